@@ -1,0 +1,63 @@
+"""Who may do what. Services call these; templates and routes never decide access themselves.
+
+Rules:
+- a site admin may do anything;
+- project members see the project; admins of a project manage it;
+- a writer sees only their own documents, unless the project shares documents;
+- annotators and project admins see every document and run of their project.
+Anything a user may not see answers 404, so its existence does not leak.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, NotFound
+from app.models import Document, Membership, Project, User
+
+ROLE_RANK = {"writer": 1, "annotator": 2, "admin": 3}
+
+
+def role_in(session: Session, user: User, project_id: int) -> str | None:
+    if user.is_site_admin:
+        return "admin"
+    return session.scalar(
+        select(Membership.role).where(Membership.project_id == project_id, Membership.user_id == user.id)
+    )
+
+
+def require_project(session: Session, user: User, project_id: int, *, roles: tuple[str, ...] = ()) -> tuple[Project, str]:
+    """The project and the user's role in it; NotFound for non-members, Forbidden for a wrong role."""
+    project = session.get(Project, project_id)
+    role = role_in(session, user, project_id) if project is not None else None
+    if project is None or role is None:
+        raise NotFound("No such project.")
+    if roles and role not in roles:
+        raise Forbidden(f"This needs the {' or '.join(roles)} role in {project.name}.")
+    return project, role
+
+
+def can_see_document(user: User, document: Document, role: str | None) -> bool:
+    if role is None:
+        return False
+    if role in ("admin", "annotator") or document.owner_id == user.id:
+        return True
+    return bool(document.project.share_documents)
+
+
+def require_document(session: Session, user: User, document_id: int, *, write: bool = False) -> tuple[Document, str]:
+    """The document if the user may see it (write=True: may revise it, i.e. owner or admin)."""
+    document = session.get(Document, document_id)
+    if document is None or document.archived_at is not None:
+        raise NotFound("No such document.")
+    role = role_in(session, user, document.project_id)
+    if not can_see_document(user, document, role):
+        raise NotFound("No such document.")
+    if write and not (document.owner_id == user.id or role == "admin"):
+        raise Forbidden("Only the document's writer or a project admin can change it.")
+    return document, role
+
+
+def require_site_admin(user: User) -> None:
+    if not user.is_site_admin:
+        raise Forbidden("This needs a site admin.")

@@ -1,0 +1,73 @@
+"""Request dependencies: the database session and the signed-in user (cookie or bearer token)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.accounts import service
+from app.db import get_session, utcnow
+from app.errors import EmendError, Forbidden
+from app.models import User
+
+# scope="function": commit (or roll back) as soon as the route returns, before the response
+# is sent, so a page never says "saved" for something that is not committed.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+class LoginRequired(EmendError):
+    status_code = 401
+
+
+def _load_user(request: Request, session: Session) -> User | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        found = service.user_for_token(session, auth[7:].strip())
+        if found is None:
+            raise LoginRequired("Invalid or revoked API token.")
+        user, token = found
+        request.state.token_scopes = set(token.scopes)
+        if token.last_used_at is None or (utcnow() - token.last_used_at).total_seconds() > 60:
+            token.last_used_at = utcnow()  # written at most once a minute, off the hot path
+        return user
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if uid is None:
+        return None
+    user = session.get(User, uid)
+    if user is None or not user.is_active:
+        request.session.clear()
+        return None
+    request.state.token_scopes = None  # a browser session has every scope its roles allow
+    return user
+
+
+def optional_user(request: Request, session: DbSession) -> User | None:
+    user = _load_user(request, session)
+    request.state.user = user
+    return user
+
+
+def current_user(request: Request, session: DbSession) -> User:
+    user = optional_user(request, session)
+    if user is None:
+        raise LoginRequired("Please sign in.")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """API tokens carry scopes; a browser session is limited by roles alone."""
+    scopes = getattr(request.state, "token_scopes", None)
+    if scopes is not None and scope not in scopes:
+        raise Forbidden(f"This API token lacks the {scope!r} scope.")
+
+
+def scoped(scope: str):
+    def dependency(request: Request, user: CurrentUser) -> User:
+        require_scope(request, scope)
+        return user
+    return Depends(dependency)

@@ -1,0 +1,181 @@
+"""`emend serve | worker | migrate | create-user | create-token | demo` (and more from features)."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+from app.config import ROOT, get_settings
+
+
+def migrate(url: str | None = None) -> None:
+    """Bring the database to the newest schema (Alembic upgrade head)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    if url:
+        cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+def _worker_command(concurrency: int, pool: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "emend",
+            "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
+            "--without-gossip", "--without-mingle"]
+
+
+def cmd_serve(args) -> int:
+    settings = get_settings()
+    migrate()
+    if not args.no_demo:
+        from app.db import session_scope
+        from app.demo import seed_demo
+
+        with session_scope() as session:
+            seed_demo(session)
+    worker = None
+    if not args.no_worker:
+        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"), cwd=str(ROOT))
+    url = f"http://{args.host}:{args.port}"
+    print(f"\nEmend is serving at {url}\n", flush=True)
+    if not args.no_demo:
+        print("Demo logins (password: EMEND_DEMO_PASSWORD, default 'emend-demo'):\n"
+              "  admin@example.com (site admin)\n  writer@example.com (writer)\n"
+              "  annotator@example.com (annotator)\n", flush=True)
+    print(f"Database: {settings.database_url}\nBroker:   {settings.broker_url}\n", flush=True)
+    import uvicorn
+
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
+                    log_level="info", access_log=False)
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def cmd_worker(args) -> int:
+    os.execv(sys.executable, _worker_command(args.concurrency, args.pool))
+    return 0  # pragma: no cover
+
+
+def cmd_migrate(args) -> int:
+    migrate()
+    print("Database is at the newest schema.")
+    return 0
+
+
+def cmd_create_user(args) -> int:
+    from app.accounts import service
+    from app.db import session_scope
+
+    with session_scope() as session:
+        user = service.create_user(session, email=args.email, password=args.password, name=args.name or "",
+                                   is_site_admin=args.admin)
+        print(f"Created user #{user.id} {user.email}{' (site admin)' if args.admin else ''}.")
+    return 0
+
+
+def cmd_create_token(args) -> int:
+    from sqlalchemy import select
+
+    from app.accounts import service
+    from app.db import session_scope
+    from app.models import User
+
+    with session_scope() as session:
+        user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+        if user is None:
+            print(f"No user {args.email}.", file=sys.stderr)
+            return 1
+        _token, secret = service.create_token(session, user=user, name=args.name or "cli",
+                                              scopes=args.scope or None)
+    print(secret)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from app.db import session_scope
+    from app.demo import seed_demo
+
+    migrate()
+    with session_scope() as session:
+        made = seed_demo(session)
+    print("Demo data created." if made else "Demo data exists already.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emend", description="Emend: human-in-the-loop revision workbench.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, seed the demo, start a worker and the web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-demo", action="store_true", help="do not create the demo users and project")
+    serve.add_argument("--no-worker", action="store_true", help="do not start a Celery worker alongside")
+    serve.add_argument("--concurrency", type=int, default=4, help="worker threads (parallel model calls)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
+
+    cu = sub.add_parser("create-user", help="create a user")
+    cu.add_argument("email")
+    cu.add_argument("--password", required=True)
+    cu.add_argument("--name")
+    cu.add_argument("--admin", action="store_true", help="make a site admin")
+    cu.set_defaults(func=cmd_create_user)
+
+    ct = sub.add_parser("create-token", help="create an API token and print it (shown once)")
+    ct.add_argument("email")
+    ct.add_argument("--scope", action="append", help="read, write, annotate, export (repeatable)")
+    ct.add_argument("--name")
+    ct.set_defaults(func=cmd_create_token)
+
+    sub.add_parser("demo", help="create the demo users, project and document").set_defaults(func=cmd_demo)
+
+    for extend in _feature_commands():
+        extend(sub)
+    return parser
+
+
+def _feature_commands():
+    """Features add their own sub-commands with a `register_cli(subparsers)` in `app/<feature>/cli.py`."""
+    import importlib
+
+    for feature in ("exports", "runs", "annotations", "metrics"):
+        try:
+            module = importlib.import_module(f"app.{feature}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"app.{feature}.cli":
+                raise
+            continue
+        yield module.register_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.errors import EmendError
+
+    try:
+        return args.func(args) or 0
+    except EmendError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

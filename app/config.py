@@ -1,0 +1,40 @@
+"""All settings in one place, read from the environment (prefix EMEND_) or a .env file."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMEND_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/emend.db"
+    # Embedded default: kombu's SQLAlchemy transport on its own SQLite file (no Redis needed).
+    broker_url: str = "sqla+sqlite:///var/broker.db"
+    # Run Celery tasks in-process (used by some tests and scripts; never in production).
+    task_always_eager: bool = False
+
+    secret_key: str = "dev-insecure-change-me"
+    session_cookie: str = "emend_session"
+    session_max_age: int = 14 * 24 * 3600
+    cookie_secure: bool = False
+
+    default_model: str = "emend/offline-reviser"
+    demo_password: str = "emend-demo"
+
+    max_document_chars: int = 200_000
+    max_upload_bytes: int = 1_000_000
+    login_max_failures: int = 5
+    login_window_seconds: int = 300
+
+    export_dir: str = "var/exports"
+    export_ttl_days: int = 7
+
+    log_sql: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

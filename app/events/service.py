@@ -1,0 +1,63 @@
+"""The interaction log. `record` is the only writer; nothing here updates or deletes an event."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import Event, User
+
+# Subjects are any ORM row; its table name (singular) becomes subject_kind.
+_KIND_BY_TABLE = {
+    "users": "user", "projects": "project", "memberships": "membership", "api_tokens": "api_token",
+    "documents": "document", "versions": "version", "runs": "run", "stages": "stage",
+    "critiques": "critique", "edits": "edit", "feedback": "feedback", "guidelines": "guideline",
+    "annotations": "annotation", "queues": "queue", "queue_items": "queue_item",
+    "comparisons": "comparison", "exports": "export",
+}
+
+
+def record(
+    session: Session,
+    *,
+    kind: str,
+    actor: User | None = None,
+    subject: Any = None,
+    project_id: int | None = None,
+    document_id: int | None = None,
+    run_id: int | None = None,
+    data: dict | None = None,
+    source: str = "human",
+    ip: str | None = None,
+) -> Event:
+    """Append one event in the caller's transaction (so it commits or rolls back with the action)."""
+    subject_kind = subject_id = None
+    if subject is not None:
+        if subject.id is None:
+            session.flush()
+        subject_kind = _KIND_BY_TABLE.get(subject.__tablename__, subject.__tablename__)
+        subject_id = subject.id
+        # Fill the context columns from the subject when the caller did not.
+        project_id = project_id if project_id is not None else getattr(subject, "project_id", None)
+        document_id = document_id if document_id is not None else getattr(subject, "document_id", None)
+        run_id = run_id if run_id is not None else getattr(subject, "run_id", None)
+        if subject_kind == "project":
+            project_id = subject.id
+        elif subject_kind == "document":
+            document_id = subject.id
+        elif subject_kind == "run":
+            run_id = subject.id
+    event = Event(
+        kind=kind,
+        actor_id=actor.id if actor is not None else None,
+        source=source,
+        project_id=project_id,
+        document_id=document_id,
+        run_id=run_id,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        ip=ip,
+        data=data or {},
+    )
+    session.add(event)
+    return event

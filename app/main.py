@@ -1,0 +1,104 @@
+"""create_app(): middleware, routers, templates, static files, error pages."""
+from __future__ import annotations
+
+import importlib
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette_csrf import CSRFMiddleware
+
+from app.accounts.deps import LoginRequired
+from app.config import ROOT, get_settings
+from app.errors import EmendError
+from app.web import is_htmx, templates
+
+FEATURES = ("accounts", "projects", "documents", "runs", "edits", "annotations", "events", "exports", "metrics")
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, status: int, message: str):
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    if is_htmx(request):
+        # htmx swaps error answers into the flash area (see static/js/emend.js).
+        return templates.TemplateResponse(request, "components/flash.html", {"message": message, "level": "error"},
+                                          status_code=status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    return templates.TemplateResponse(request, "error.html", {"message": message, "status": status,
+                                                              "user": getattr(request.state, "user", None)},
+                                      status_code=status)
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(title="Emend", version="0.1.0", docs_url="/docs", openapi_url="/api/openapi.json")
+
+    # Order: the session must be decoded before CSRF looks for the session cookie.
+    app.add_middleware(
+        CSRFMiddleware,
+        secret=settings.secret_key,
+        sensitive_cookies={settings.session_cookie},
+        cookie_secure=settings.cookie_secure,
+        header_name="x-csrftoken",
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=settings.session_cookie,
+        max_age=settings.session_max_age,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+
+    for feature in FEATURES:
+        for part in ("pages", "api"):
+            try:
+                module = importlib.import_module(f"app.{feature}.{part}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"app.{feature}.{part}":
+                    raise
+                continue
+            app.include_router(module.router)
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired):
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        target = "/login?next=" + quote(request.url.path)
+        if is_htmx(request):
+            return JSONResponse({}, status_code=200, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(EmendError)
+    async def _domain_error(request: Request, exc: EmendError):
+        return _error_response(request, exc.status_code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is nothing here."
+        return _error_response(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.errors()}, status_code=422)
+        parts = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
+        return _error_response(request, 422, "; ".join(parts) or "Invalid input.")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz():
+        return {"ok": True}
+
+    return app

@@ -1,0 +1,36 @@
+"""The Celery app. Config comes from app.config; tasks live in workers/tasks.py."""
+from celery import Celery
+from kombu.transport import sqlalchemy as kombu_sqla
+
+from app.config import get_settings
+
+# kombu's SQLAlchemy transport hands broker_transport_options to create_engine, so the
+# polling interval must be set on the transport class (1 s default → ~1 s task latency).
+kombu_sqla.Transport.polling_interval = 0.05
+
+
+def make_celery() -> Celery:
+    settings = get_settings()
+    broker = settings.broker_url
+    if broker.startswith("sqla+sqlite:///"):
+        from pathlib import Path
+
+        path = broker.removeprefix("sqla+sqlite:///")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    app = Celery("emend", broker=broker, include=["workers.tasks", "workers.run_tasks", "workers.export_tasks"])
+    app.conf.update(
+        task_ignore_result=True,          # status lives in our own tables
+        task_acks_late=True,              # a killed worker's task is delivered again
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_always_eager=settings.task_always_eager,
+        task_eager_propagates=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_default_queue="emend",
+    )
+    return app
+
+
+celery_app = make_celery()

@@ -1,0 +1,1 @@
+"""Celery tasks that build exports (see app/exports)."""

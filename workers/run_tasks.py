@@ -1,0 +1,1 @@
+"""Celery tasks of the revision pipeline (see app/runs)."""
