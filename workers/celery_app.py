@@ -1,5 +1,6 @@
 """The Celery app. Config comes from app.config; tasks live in workers/tasks.py."""
 from celery import Celery
+from celery.signals import worker_ready
 from kombu.transport import sqlalchemy as kombu_sqla
 
 from app.config import get_settings
@@ -34,3 +35,11 @@ def make_celery() -> Celery:
 
 
 celery_app = make_celery()
+
+
+@worker_ready.connect
+def _warm_up(**_kwargs) -> None:
+    """Import litellm once at start (5-10 s) so the first run does not pay for it."""
+    from app.llm import gateway
+
+    gateway.warm_up()

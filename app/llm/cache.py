@@ -50,5 +50,10 @@ class DbResponseCache:
     def put(self, key: str, model: str, response: dict) -> None:
         from app.models import LlmCacheEntry
 
-        self.session.merge(LlmCacheEntry(key=key, model=model[:200], response=response))
-        self.session.flush()
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.session.begin_nested():  # two workers may store the same answer at once
+                self.session.merge(LlmCacheEntry(key=key, model=model[:200], response=response))
+        except IntegrityError:
+            pass  # the other worker's copy is the same answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import random
 import time
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.llm.cache import ResponseCache
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "emend/offline-reviser"
 # Models served by OpenAI-compatible servers accept any key; the client library insists on one.
@@ -75,6 +78,14 @@ def _import_litellm():
     return litellm
 
 
+def warm_up() -> None:
+    """Pay litellm's import (5-10 s) and the reviser's dictionary load before the first run."""
+    _import_litellm()
+    from app.llm.offline import find_edits, Instructions
+
+    find_edits("A warm up sentense.", Instructions.from_text(""), [])
+
+
 def is_offline(model: str) -> bool:
     return model.startswith("emend/")
 
@@ -88,7 +99,7 @@ def cache_key(model: str, messages: list[dict], params: dict) -> str:
 def _provider(litellm, model: str) -> str | None:
     try:
         return litellm.get_llm_provider(model)[1]
-    except Exception:  # unknown model strings are litellm's to reject at call time
+    except Exception:  # noqa: BLE001 - unknown model strings are litellm's to reject at call time
         return None
 
 
@@ -106,10 +117,10 @@ def _response_format(litellm, model: str, json_schema: dict | None) -> dict | No
             name = "".join(c if c.isalnum() else "_" for c in str(json_schema.get("title", "answer")))[:64]
             return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
     except Exception:
-        pass
+        log.debug("supports_response_schema failed for %s", model, exc_info=True)
     try:
         supported = litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or []
-    except Exception:
+    except Exception:  # noqa: BLE001 - no capability data means prompt-only JSON
         supported = []
     return {"type": "json_object"} if "response_format" in supported else None
 
@@ -166,7 +177,7 @@ def _cost(litellm, model: str, response) -> float:
         return 0.0
     try:
         return float(litellm.completion_cost(completion_response=response, model=model) or 0.0)
-    except Exception:  # models without a price in litellm's map (local servers) cost nothing we know of
+    except Exception:  # noqa: BLE001 - models without a price (local servers) cost nothing we know of
         return 0.0
 
 
@@ -180,7 +191,7 @@ def complete(
     settings: ModelSettings,
     *,
     json_schema: dict | None = None,
-    cache: "ResponseCache | None" = None,
+    cache: ResponseCache | None = None,
 ) -> CallResult:
     """Call the model once (with retries) and return its answer and accounting."""
     started = time.monotonic()

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
+from app.llm.parsing import SpanSet
 from app.llm.prompts import CONTEXT_CHARS, read_prompt
 
 PROVIDER = "emend"
@@ -29,7 +30,7 @@ CONF_ARTICLE = 0.9
 CONF_CAPITAL = 0.85
 CONF_SPELLING_ONE = 0.85  # a single plausible correction at edit distance 1
 CONF_SPELLING_MANY = 0.7
-CONF_SPELLING_FAR = 0.6  # edit distance 2
+CONF_SPELLING_FAR = 0.6  # edit distance 2 (a double-letter slip plus one more)
 CONF_WORDY = 0.7
 
 LONG_SENTENCE_WORDS = 35
@@ -44,7 +45,7 @@ class Instructions:
     skip_clarity: bool = False
 
     @classmethod
-    def from_text(cls, text: str) -> "Instructions":
+    def from_text(cls, text: str) -> Instructions:
         t = " ".join(text.lower().replace("’", "'").split())
         return cls(
             skip_spelling=bool(re.search(
@@ -82,9 +83,48 @@ _ALWAYS_KNOWN = frozenset({"email", "emails", "online", "website", "websites", "
 _MIN_CANDIDATE_FREQ = 50
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _edits1(word: str) -> set[str]:
+    """Every string one deletion, transposition, replacement or insertion away.
+
+    Ours rather than pyspellchecker's: its alphabet carries accented letters and apostrophes,
+    which almost doubles the work for plain English words."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+    out.update(a + c + b[1:] for a, b in splits if b for c in _LETTERS)
+    out.update(a + c + b for a, b in splits for c in _LETTERS)
+    return out
+
+
+def _double_letter_neighbours(spell, word: str) -> set[str]:
+    """Words two edits away where one edit doubles or undoubles a letter ("tommorow" -> "tomorrow").
+
+    Full edit distance 2 takes about a second per word; a wrong double letter plus one more slip
+    is the common case and costs a few milliseconds."""
+    variants = set()
+    for i, ch in enumerate(word):
+        variants.add(word[:i] + ch + word[i:])
+        if i + 1 < len(word) and word[i + 1] == ch:
+            variants.add(word[:i] + word[i + 1:])
+    out = set()
+    for v in variants:
+        out.update(_edits1(v))
+    return out
+
+
+# Far (two-edit) lookups cost ~10 ms each; a document gets this many distinct ones, chosen by
+# order of first appearance so the answer never depends on what earlier calls cached.
+MAX_FAR_LOOKUPS = 30
+_FAR = "far"
+
+
 @lru_cache(maxsize=50_000)
-def spelling_fix(word: str) -> tuple[str, float] | None:
-    """(correction, confidence) for a lowercase word that is clearly misspelled, else None."""
+def _near_fix(word: str) -> tuple[str, float] | str | None:
+    """A one-edit correction, None when the word is fine or ambiguous, _FAR when only a
+    two-edit search could tell."""
     if word in _ALWAYS_KNOWN:
         return None
     spell = _checker()
@@ -92,7 +132,7 @@ def spelling_fix(word: str) -> tuple[str, float] | None:
     if word in freq:
         return None
     ranked = sorted(
-        ((freq[c], c) for c in set(spell.edit_distance_1(word)) if c in freq and freq[c] >= _MIN_CANDIDATE_FREQ),
+        ((freq[c], c) for c in _edits1(word) if c in freq and freq[c] >= _MIN_CANDIDATE_FREQ),
         reverse=True,
     )
     if ranked:
@@ -107,15 +147,31 @@ def spelling_fix(word: str) -> tuple[str, float] | None:
         if len(word) >= 5 and ranked[0][0] >= 3 * ranked[1][0]:
             return ranked[0][1], CONF_SPELLING_MANY
         return None
-    if len(word) < 6:  # short words two edits away from anything are names, jargon or typos too ambiguous
+    if len(word) < 6:  # short words two edits away from anything are names, jargon or too ambiguous
         return None
+    return _FAR
+
+
+@lru_cache(maxsize=10_000)
+def _far_fix(word: str) -> tuple[str, float] | None:
+    spell = _checker()
+    freq = spell.word_frequency.dictionary
     far = sorted(
-        ((freq[c], c) for c in set(spell.edit_distance_2(word)) if c in freq and freq[c] >= 10 * _MIN_CANDIDATE_FREQ),
+        ((freq[c], c) for c in _double_letter_neighbours(spell, word)
+         if c in freq and freq[c] >= 10 * _MIN_CANDIDATE_FREQ),
         reverse=True,
     )
     if far and (len(far) == 1 or far[0][0] >= 10 * far[1][0]):
         return far[0][1], CONF_SPELLING_FAR
     return None
+
+
+def spelling_fix(word: str, allow_far: bool = True) -> tuple[str, float] | None:
+    """(correction, confidence) for a lowercase word that is clearly misspelled, else None."""
+    near = _near_fix(word)
+    if near == _FAR:
+        return _far_fix(word) if allow_far else None
+    return near
 
 
 # ---------------------------------------------------------------- edits
@@ -132,7 +188,7 @@ class RuleEdit:
     rule: str
 
 
-_WORD_TOKEN = re.compile(r"[A-Za-z0-9_'’\-@/.]*[A-Za-z][A-Za-z0-9_'’\-@/.]*")
+_PLAIN_WORD = re.compile(r"(?<![\w'’\-@/.])[a-z]{4,}(?![\w'’\-@/]|\.\w)")
 _DOUBLED = re.compile(r"\b([A-Za-z]+)([ \t]+)(\1)\b", re.IGNORECASE)
 _LEGIT_DOUBLES = frozenset({"had", "that", "is"})
 _MULTI_SPACE = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
@@ -198,12 +254,19 @@ def _needs_an(word: str) -> bool | None:
 
 def _spelling_edits(text: str) -> list[RuleEdit]:
     edits = []
-    for m in _WORD_TOKEN.finditer(text):
+    # Only plain lowercase words: names, acronyms, contractions, hyphenated words, numbers,
+    # URLs and e-mail addresses are left alone (the lookarounds reject their neighbours).
+    far_words: set[str] = set()
+    for m in _PLAIN_WORD.finditer(text):
         word = m.group()
-        # Only plain lowercase words: names, acronyms, contractions, URLs, and numbers are left alone.
-        if len(word) < 4 or not word.isalpha() or not word.islower() or not word.isascii():
-            continue
-        fix = spelling_fix(word)
+        near = _near_fix(word)
+        if near == _FAR:
+            if word not in far_words and len(far_words) >= MAX_FAR_LOOKUPS:
+                continue
+            far_words.add(word)
+            fix = _far_fix(word)
+        else:
+            fix = near
         if fix is None:
             continue
         correction, confidence = fix
@@ -279,7 +342,7 @@ def _capital_edits(text: str, skip_spelling: bool) -> list[RuleEdit]:
                 continue
         base = word
         if not skip_spelling and word.isalpha() and len(word) >= 4:
-            fix = spelling_fix(word)
+            fix = spelling_fix(word, allow_far=False)
             if fix:
                 base = fix[0]
         replacement = base[:1].upper() + base[1:]
@@ -316,8 +379,10 @@ def _inside(spans: list[tuple[int, int]], start: int, end: int) -> bool:
 def resolve_overlaps(edits: list[RuleEdit]) -> list[RuleEdit]:
     """Keep the higher-confidence edit of any overlapping pair, then the earlier one."""
     kept: list[RuleEdit] = []
+    spans = SpanSet()
     for edit in sorted(edits, key=lambda e: (-e.confidence, e.start, e.end)):
-        if not any(k.start < edit.end and edit.start < k.end for k in kept):
+        if spans.overlapping(edit.start, edit.end) is None:
+            spans.add(edit.start, edit.end)
             kept.append(edit)
     return sorted(kept, key=lambda e: e.start)
 

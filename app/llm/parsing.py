@@ -7,6 +7,7 @@ usable is left.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -36,6 +37,32 @@ class ParseError(Exception):
 class ParsedEdits:
     edits: list[dict] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
+
+
+class SpanSet:
+    """Non-overlapping half-open [start, end) spans with O(log n) overlap checks; a document can
+    carry thousands of candidate edits."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def overlapping(self, start: int, end: int) -> int | None:
+        """Index (in start order) of a kept span overlapping [start, end), else None."""
+        i = bisect.bisect_right(self._starts, start)
+        if i > 0 and self._ends[i - 1] > start:
+            return i - 1
+        if i < len(self._starts) and self._starts[i] < end:
+            return i
+        return None
+
+    def start_at(self, index: int) -> int:
+        return self._starts[index]
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_right(self._starts, start)
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
 
 
 # ---------------------------------------------------------------- JSON extraction
@@ -263,11 +290,16 @@ def parse_edits(raw: str, text: str) -> ParsedEdits:
     if items and structural_drops == len(items):
         raise ParseError("The model's answer has no usable edits (each needs original and replacement).")
     kept: list[dict] = []
+    spans = SpanSet()
+    by_start: dict[int, dict] = {}
     for _position, edit in sorted(candidates, key=lambda c: (-c[1]["confidence"], c[1]["start"], c[0])):
-        clash = next((k for k in kept if k["start"] < edit["end"] and edit["start"] < k["end"]), None)
-        if clash is None:
+        hit = spans.overlapping(edit["start"], edit["end"])
+        if hit is None:
+            spans.add(edit["start"], edit["end"])
+            by_start[edit["start"]] = edit
             kept.append(edit)
         else:
+            clash = by_start[spans.start_at(hit)]
             same = (clash["start"], clash["original"], clash["replacement"]) == (
                 edit["start"], edit["original"], edit["replacement"])
             result.dropped.append({**_summary(edit), "start": edit["start"],

@@ -65,7 +65,7 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
 
     # -- scripting
-    def push(self, *responses: Scripted) -> "FakeOpenAIServer":
+    def push(self, *responses: Scripted) -> FakeOpenAIServer:
         with self._lock:
             self.queue.extend(responses)
         return self
@@ -77,7 +77,7 @@ class FakeOpenAIServer:
         return f"http://{host}:{port}/v1"
 
     # -- lifecycle
-    def start(self) -> "FakeOpenAIServer":
+    def start(self) -> FakeOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,7 +127,7 @@ class FakeOpenAIServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:  # noqa: PYI034 - the class is not meant to be subclassed
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -1,6 +1,7 @@
 """The offline reviser's rules, instructions and determinism (no litellm needed)."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -105,7 +106,7 @@ def test_edit_fields_and_offsets_are_exact():
         assert text[e.start:e.end] == e.original
         assert e.intent in ("fluency", "clarity")
     starts = [(e.start, e.end) for e in find_edits(text)]
-    assert all(a[1] <= b[0] for a, b in zip(starts, starts[1:])), "edits overlap"
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(starts)), "edits overlap"
 
 
 def test_long_sentence_critique():
