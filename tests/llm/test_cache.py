@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base
+from app.db import Base, make_engine
 from app.llm.cache import DbResponseCache, ResponseCache
 from app.llm.gateway import ModelSettings, complete
 from app.llm.prompts import propose_messages
@@ -15,7 +15,7 @@ from app.models import LlmCacheEntry
 
 @pytest.fixture
 def session():
-    engine = create_engine("sqlite://")
+    engine = make_engine("sqlite://")  # Emend's SQLite setup, where savepoints behave
     Base.metadata.create_all(engine)
     with Session(engine) as s:
         yield s
