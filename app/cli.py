@@ -39,7 +39,8 @@ def cmd_serve(args) -> int:
             seed_demo(session)
     worker = None
     if not args.no_worker:
-        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"), cwd=str(ROOT))
+        # Same working directory as the web server, so relative SQLite paths and .env match.
+        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"))
     url = f"http://{args.host}:{args.port}"
     print(f"\nEmend is serving at {url}\n", flush=True)
     if not args.no_demo:
@@ -49,9 +50,14 @@ def cmd_serve(args) -> int:
     print(f"Database: {settings.database_url}\nBroker:   {settings.broker_url}\n", flush=True)
     import uvicorn
 
+    # uvicorn shuts down on SIGTERM and then re-raises it; with the default action the process
+    # would die before `finally` and leave the worker running. Exiting normally stops it.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
         uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
                     log_level="info", access_log=False)
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has shut down cleanly; no traceback
+        return 130
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)

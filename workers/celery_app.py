@@ -39,7 +39,11 @@ celery_app = make_celery()
 
 @worker_ready.connect
 def _warm_up(**_kwargs) -> None:
-    """Import litellm once at start (5-10 s) so the first run does not pay for it."""
+    """Import litellm once at start (5-10 s) so the first run does not pay for it.
+
+    In a thread, so the worker still answers a stop signal while it warms up."""
+    import threading
+
     from app.llm import gateway
 
-    gateway.warm_up()
+    threading.Thread(target=gateway.warm_up, name="emend-warm-up", daemon=True).start()

@@ -1,0 +1,197 @@
+"""Latency of the hot paths on PostgreSQL under a fixed request rate (open loop).
+
+Measures, against a real uvicorn server on 127.0.0.1 and a scratch PostgreSQL database:
+- baseline: GET /healthz (no database) at the same rate, measured in the same run;
+- a decision saved and its fragment returned: POST /edits/{id}/decide as htmx sends it;
+- a 100-row list page: GET /projects/{id} listing 100 documents.
+Targets: decision p99 <= 25 ms at 100 req/s; list page <= 30 ms.
+
+Run: .venv/bin/python bench/decision_load.py [--rate 100] [--seconds 30]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("EMEND_SECRET_KEY", "bench-secret")
+
+from app.accounts import service as accounts  # noqa: E402
+from app.cli import migrate  # noqa: E402
+from app.db import make_engine  # noqa: E402
+from app.documents import service as documents  # noqa: E402
+from app.models import Edit, Run  # noqa: E402
+from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+PASSWORD = "bench-password"
+
+
+def seed(url: str, documents_count: int = 100, edits_per_run: int = 100) -> tuple[int, list[int]]:
+    """A project with 100 documents, each with a finished run of pending edits."""
+    engine = make_engine(url)
+    words = [f"word{i}" for i in range(edits_per_run)]
+    text = " ".join(words)
+    edit_ids: list[int] = []
+    with Session(engine) as session:
+        admin = accounts.create_user(session, email="admin@bench.test", password=PASSWORD, is_site_admin=True)
+        writer = accounts.create_user(session, email="writer@bench.test", password=PASSWORD)
+        project = accounts.create_project(session, name="Bench", actor=admin)
+        accounts.set_member(session, project=project, user=writer, role="writer", actor=admin)
+        for n in range(documents_count):
+            document = documents.create_document(session, project_id=project.id, title=f"Document {n}",
+                                                 text=text, actor=writer)
+            run = Run(project_id=project.id, document_id=document.id, version_id=document.current_version_id,
+                      model="emend/offline-reviser", status="succeeded", created_by_id=writer.id)
+            session.add(run)
+            session.flush()
+            offset = 0
+            edits = []
+            for word in words:
+                edits.append(Edit(run_id=run.id, version_id=run.version_id, start=offset, end=offset + len(word),
+                                  original=word, replacement=word.upper(), intent="fluency",
+                                  rationale="bench", confidence=0.9))
+                offset += len(word) + 1
+            session.add_all(edits)
+            session.flush()
+            edit_ids.extend(e.id for e in edits)
+        session.commit()
+        project_id = project.id
+    engine.dispose()
+    return project_id, edit_ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(url: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "EMEND_DATABASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=str(ROOT), env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def signed_in_client(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    client.get("/login")
+    token = client.cookies["csrftoken"]
+    r = client.post("/login", data={"email": "writer@bench.test", "password": PASSWORD, "next": "/"},
+                    headers={"x-csrftoken": token})
+    assert r.status_code in (200, 303), r.text
+    client.headers["x-csrftoken"] = token
+    return client
+
+
+def open_loop(make_request, rate: float, seconds: float, clients: list[httpx.Client]) -> tuple[list[float], int]:
+    """Send requests at a fixed rate whatever the latency; return latencies (ms) and errors."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    local = threading.local()
+    pool_index = iter(range(10_000))
+
+    def one(i: int) -> None:
+        nonlocal errors
+        if not hasattr(local, "client"):
+            local.client = clients[next(pool_index) % len(clients)]
+        start = time.perf_counter()
+        try:
+            ok = make_request(local.client, i)
+        except httpx.HTTPError:
+            ok = False
+        elapsed = (time.perf_counter() - start) * 1000
+        with lock:
+            latencies.append(elapsed)
+            errors += 0 if ok else 1
+
+    total = int(rate * seconds)
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        t0 = time.perf_counter()
+        for i in range(total):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(one, i)
+    return latencies, errors
+
+
+def summary(name: str, latencies: list[float], errors: int, baseline_p99: float | None = None) -> float:
+    ordered = sorted(latencies)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    p99 = p(0.99)
+    ratio = f"  p99 = {p99 / baseline_p99:.1f}x baseline" if baseline_p99 else ""
+    print(f"{name:34s} n={len(ordered):5d} err={errors:3d}  p50={p(0.5):6.1f} ms  p95={p(0.95):6.1f} ms  "
+          f"p99={p99:6.1f} ms  mean={statistics.fmean(ordered):6.1f} ms{ratio}", flush=True)
+    return p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", default=os.environ.get("EMEND_TEST_DATABASE_URL",
+                                                           "postgresql+psycopg://postgres@127.0.0.1/postgres"))
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+
+    url = create_postgres_database(args.server, prefix="emend_bench")
+    proc = None
+    try:
+        migrate(url)
+        project_id, edit_ids = seed(url)
+        port = free_port()
+        proc = start_server(url, port)
+        base = f"http://127.0.0.1:{port}"
+        clients = [signed_in_client(base) for _ in range(8)]
+        htmx = {"HX-Request": "true"}
+
+        # Warm up connections and code paths.
+        open_loop(lambda c, i: c.get("/healthz").status_code == 200, 50, 2, clients)
+
+        lat, err = open_loop(lambda c, i: c.get("/healthz").status_code == 200, args.rate, args.seconds, clients)
+        base_p99 = summary("baseline GET /healthz", lat, err)
+
+        def decide(c: httpx.Client, i: int) -> bool:
+            edit_id = edit_ids[(i * 37) % len(edit_ids)]  # spread over documents
+            r = c.post(f"/edits/{edit_id}/decide", data={"decision": "accept" if i % 2 else "reject"},
+                       headers=htmx)
+            return r.status_code == 200
+
+        lat, err = open_loop(decide, args.rate, args.seconds, clients)
+        summary("POST /edits/{id}/decide (htmx)", lat, err, base_p99)
+
+        lat, err = open_loop(lambda c, i: c.get(f"/projects/{project_id}").status_code == 200,
+                             20, min(args.seconds, 15), clients)
+        summary("GET /projects/{id} (100 rows)", lat, err, base_p99)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        drop_postgres_database(args.server, url)
+
+
+if __name__ == "__main__":
+    main()
