@@ -1,17 +1,20 @@
 """Documents and their immutable versions."""
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.accounts import access
 from app.config import get_settings
 from app.db import utcnow
-from app.errors import Invalid
+from app.errors import Conflict, Invalid, NotFound
 from app.events import service as events
-from app.models import Document, Run, User, Version
+from app.models import Document, Edit, Feedback, Guideline, Run, User, Version
 
 
 def clean_text(text: str) -> str:
@@ -56,3 +59,273 @@ def create_document(session: Session, *, project_id: int, title: str, text: str,
     events.record(session, kind="document.created", actor=actor, subject=document,
                   data={"version_id": version.id, "chars": len(text), "title": document.title})
     return document
+
+
+def upload_text(filename: str, data: bytes) -> str:
+    """The text of an uploaded .txt / .md file (UTF-8), or a clear error."""
+    name = (filename or "").lower()
+    if not name.endswith((".txt", ".md")):
+        raise Invalid("Upload a .txt or .md file.")
+    limit = get_settings().max_upload_bytes
+    if len(data) > limit:
+        raise Invalid(f"The file is larger than {limit:,} bytes.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"The file is not UTF-8 text (byte {exc.start} cannot be read). "
+                      "Save it as UTF-8 and upload it again.") from None
+
+
+def get_version(session: Session, *, version_id: int, user: User) -> Version:
+    version = session.get(Version, version_id)
+    if version is None:
+        raise NotFound("No such version.")
+    access.require_document(session, user, version.document_id)
+    return version
+
+
+def list_versions(session: Session, *, document_id: int, user: User) -> tuple[Document, list[Version]]:
+    """A document's versions, newest first (without loading texts twice: one query)."""
+    document, _role = access.require_document(session, user, document_id)
+    versions = session.scalars(select(Version).where(Version.document_id == document.id)
+                               .order_by(Version.number.desc())).all()
+    return document, list(versions)
+
+
+def latest_run(session: Session, *, document_id: int) -> Run | None:
+    return session.scalars(select(Run).where(Run.document_id == document_id)
+                           .order_by(Run.created_at.desc(), Run.id.desc()).limit(1)).first()
+
+
+def restore_version(session: Session, *, version_id: int, user: User) -> Version:
+    """Copy an old version's text into a new current version; the loop may go on from there."""
+    old = session.get(Version, version_id)
+    if old is None:
+        raise NotFound("No such version.")
+    document, _role = access.require_document(session, user, old.document_id, write=True)
+    if document.current_version_id == old.id:
+        raise Conflict("This is already the current version.")
+    active = session.scalar(select(Run.id).where(Run.document_id == document.id,
+                                                 Run.status.in_(("queued", "running"))).limit(1))
+    if active is not None:
+        raise Conflict("A run is working on this document; wait for it to finish or cancel it first.")
+    current = session.get(Version, document.current_version_id)
+    version = add_version(session, document=document, text=old.text, depth=old.depth, actor=user,
+                          parent=current, restored_from=old)
+    previous_stop = document.stop_reason
+    document.stop_reason = None
+    events.record(session, kind="version.restored", actor=user, subject=version,
+                  data={"restored_from_id": old.id, "restored_from_number": old.number,
+                        "previous_version_id": current.id if current else None, "previous_stop_reason": previous_stop})
+    return version
+
+
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+
+
+@dataclass
+class Diff:
+    # Word-level opcodes: (tag, a_piece, b_piece) with tag equal / delete / insert / replace.
+    ops: list[tuple[str, str, str]]
+    unified: list[str]
+    insertions: int
+    deletions: int
+
+
+def diff_versions(a_text: str, b_text: str, *, a_label: str = "a", b_label: str = "b") -> Diff:
+    """Word-level opcodes for inline rendering and a line-level unified diff (difflib)."""
+    a_tokens, b_tokens = _TOKEN.findall(a_text), _TOKEN.findall(b_text)
+    matcher = difflib.SequenceMatcher(None, a_tokens, b_tokens, autojunk=False)
+    ops: list[tuple[str, str, str]] = []
+    insertions = deletions = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        a_piece, b_piece = "".join(a_tokens[i1:i2]), "".join(b_tokens[j1:j2])
+        ops.append((tag, a_piece, b_piece))
+        if tag in ("delete", "replace"):
+            deletions += sum(1 for t in a_tokens[i1:i2] if not t.isspace())
+        if tag in ("insert", "replace"):
+            insertions += sum(1 for t in b_tokens[j1:j2] if not t.isspace())
+    unified = [line.rstrip("\n") for line in difflib.unified_diff(
+        a_text.splitlines(keepends=True), b_text.splitlines(keepends=True), fromfile=a_label, tofile=b_label)]
+    return Diff(ops=ops, unified=unified, insertions=insertions, deletions=deletions)
+
+
+def set_auto_repeat(session: Session, *, document_id: int, user: User, enabled: bool) -> Document:
+    document, _role = access.require_document(session, user, document_id, write=True)
+    if document.auto_repeat != enabled:
+        document.auto_repeat = enabled
+        events.record(session, kind="document.auto_repeat_set", actor=user, subject=document,
+                      data={"auto_repeat": enabled})
+    return document
+
+
+def add_feedback(session: Session, *, document_id: int, run_id: int | None, text: str, user: User,
+                 save_as: str | None = None) -> Feedback:
+    """Free-text feedback on a run; the next run receives it. Optionally saved as a guideline for
+    all later runs in a scope (this document or the project)."""
+    document, _role = access.require_document(session, user, document_id, write=True)
+    text = (text or "").strip()
+    if not text:
+        raise Invalid("The feedback is empty.")
+    _check_scope(save_as)
+    if run_id is not None:
+        run = session.get(Run, run_id)
+        if run is None or run.document_id != document.id:
+            raise NotFound("No such run for this document.")
+    feedback = Feedback(document_id=document.id, run_id=run_id, user_id=user.id, text=text)
+    session.add(feedback)
+    session.flush()
+    events.record(session, kind="feedback.given", actor=user, subject=feedback, project_id=document.project_id,
+                  run_id=run_id, data={"text": text, "save_as": save_as or None})
+    if save_as:
+        save_guideline(session, document=document, feedback=feedback, text=text, scope=save_as, user=user)
+    return feedback
+
+
+def _check_scope(save_as: str | None) -> None:
+    if save_as not in (None, "", "document", "project"):
+        raise Invalid("Save a guideline for this document or for the project.")
+
+
+def save_guideline(session: Session, *, document: Document, feedback: Feedback | None, text: str, scope: str,
+                   user: User) -> Guideline:
+    guideline = Guideline(project_id=document.project_id, document_id=document.id if scope == "document" else None,
+                          feedback_id=feedback.id if feedback else None, text=text, created_by_id=user.id)
+    session.add(guideline)
+    session.flush()
+    events.record(session, kind="guideline.saved", actor=user, subject=guideline, document_id=document.id,
+                  run_id=feedback.run_id if feedback else None,
+                  data={"text": text, "scope": scope, "feedback_id": feedback.id if feedback else None})
+    return guideline
+
+
+def unused_feedback(session: Session, *, document_id: int) -> list[Feedback]:
+    """Feedback given since the last run started (through add_feedback), not yet sent to a run."""
+    session.flush()
+    return list(session.scalars(select(Feedback).where(Feedback.document_id == document_id,
+                                                       Feedback.used_by_run_id.is_(None))
+                                .order_by(Feedback.created_at, Feedback.id)))
+
+
+def start_next_run(session: Session, *, document_id: int, user: User, feedback: str = "") -> Run:
+    """Start the next pass, steered by the feedback given since the last one (and `feedback`, new text)."""
+    from app.runs import service as runs  # the runs feature imports documents; import at call time
+
+    earlier = unused_feedback(session, document_id=document_id)
+    texts = [f.text for f in earlier] + ([feedback.strip()] if feedback.strip() else [])
+    # start_run keeps the text it receives as the run's feedback (and logs feedback.given for it).
+    run = runs.start_run(session, document_id=document_id, user=user, feedback="\n".join(texts))
+    for row in earlier:
+        row.used_by_run_id = run.id
+    return run
+
+
+def revise_again(session: Session, *, document_id: int, user: User, feedback: str = "",
+                 save_as: str | None = None) -> Run:
+    """The writer's "Revise again" (or first run): the feedback steers this run; saved as a guideline,
+    it steers every later run of the document or project too."""
+    feedback = (feedback or "").strip()
+    _check_scope(save_as)
+    if save_as and not feedback:
+        raise Invalid("Write the feedback to save as a guideline.")
+    run = start_next_run(session, document_id=document_id, user=user, feedback=feedback)
+    if save_as:
+        session.flush()
+        row = session.scalar(select(Feedback).where(Feedback.used_by_run_id == run.id)
+                             .order_by(Feedback.id.desc()).limit(1))
+        document = session.get(Document, document_id)
+        save_guideline(session, document=document, feedback=row, text=feedback, scope=save_as, user=user)
+    return run
+
+
+def guidelines_for(session: Session, *, document: Document) -> list[Guideline]:
+    """Active guidelines that apply to this document: its own and the project's."""
+    return list(session.scalars(
+        select(Guideline).where(Guideline.project_id == document.project_id, Guideline.active.is_(True),
+                                or_(Guideline.document_id.is_(None), Guideline.document_id == document.id))
+        .order_by(Guideline.created_at, Guideline.id)))
+
+
+STOP_MESSAGES = {
+    "no_edits": "Stopped: the model proposed no more edits.",
+    "max_depth": "Stopped: maximum depth {max_depth} reached.",
+}
+
+
+def stop_message(document: Document) -> str | None:
+    if document.stop_reason is None:
+        return None
+    return STOP_MESSAGES.get(document.stop_reason, "Stopped: {reason}.").format(
+        max_depth=document.project.max_depth, reason=document.stop_reason)
+
+
+def inline_pieces(text: str, edits: list) -> list[tuple[str | None, Edit | None]]:
+    """The version text cut around the edit spans: (text, None) and (None, edit) pairs in reading order.
+
+    Templates print every piece with autoescaping; nothing here is marked safe."""
+    pieces: list[tuple[str | None, Edit | None]] = []
+    cursor = 0
+    for edit in sorted(edits, key=lambda e: e.start):
+        if edit.start < cursor:  # never happens for a verified run; keep the text readable if it does
+            continue
+        if edit.start > cursor:
+            pieces.append((text[cursor:edit.start], None))
+        pieces.append((None, edit))
+        cursor = edit.end
+    if cursor < len(text):
+        pieces.append((text[cursor:], None))
+    return pieces
+
+
+@dataclass
+class Review:
+    """Everything the writer's document page shows."""
+    document: Document
+    role: str
+    version: Version
+    run: Run | None
+    # "none" (no run yet / nothing to decide), "active", "review", "failed", "cancelled", "applied", "empty"
+    state: str
+    edits: list
+    pieces: list
+    counts: dict
+    stop_message: str | None
+    can_write: bool
+    guidelines: list
+
+    @property
+    def can_revise(self) -> bool:
+        # A run under review is applied first; its version is then the one the next run revises.
+        return (self.can_write and self.document.stop_reason is None
+                and self.state in ("none", "applied", "failed", "cancelled"))
+
+
+def review(session: Session, *, document_id: int, user: User) -> Review:
+    """The document page: current version, its latest run and the run's edits (a few queries, no N+1)."""
+    from app.edits import service as edits_service
+
+    session.flush()
+    document, role = access.require_document(session, user, document_id)
+    version = session.get(Version, document.current_version_id)
+    run = latest_run(session, document_id=document.id)
+    edits: list = []
+    counts: dict = {}
+    state = "none"
+    if run is not None:
+        if run.status in ("queued", "running"):
+            state = "active"
+        elif run.applied_version_id is not None:
+            state = "applied"
+        elif run.version_id != version.id:
+            state = "none"  # a run on a version that a restore superseded
+        elif run.status in ("failed", "cancelled"):
+            state = run.status
+        else:
+            edits = list(session.scalars(select(Edit).where(Edit.run_id == run.id).order_by(Edit.start)))
+            state = "review" if edits else "empty"
+            counts = edits_service.count_statuses(edits)
+    can_write = document.owner_id == user.id or role == "admin"
+    return Review(document=document, role=role, version=version, run=run, state=state, edits=edits,
+                  pieces=inline_pieces(version.text, edits),
+                  counts=counts, stop_message=stop_message(document), can_write=can_write,
+                  guidelines=guidelines_for(session, document=document))

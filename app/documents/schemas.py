@@ -1,0 +1,65 @@
+"""JSON shapes of the documents API."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DocumentCreate(BaseModel):
+    project_id: int
+    title: str = Field("", max_length=300)
+    text: str
+
+
+class DocumentCreated(BaseModel):
+    id: int
+    version_id: int
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    owner_id: int
+    title: str
+    current_version_id: int
+    depth: int
+    auto_repeat: bool
+    stop_reason: str | None
+    latest_run_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: int
+    depth: int
+    parent_id: int | None
+    source_run_id: int | None
+    restored_from_id: int | None
+    created_at: datetime
+
+
+class VersionOut(VersionSummary):
+    document_id: int
+    text: str
+
+
+class FeedbackCreate(BaseModel):
+    text: str
+    run_id: int | None = None
+    save_as: Literal["document", "project"] | None = None
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    document_id: int
+    run_id: int | None
+    text: str
+    guideline_id: int | None

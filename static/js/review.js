@@ -1,0 +1,123 @@
+// Keyboard review of a run's edits: j/k move, a accept, r reject, e modify, c comment, ? help.
+// Loaded by the document page; htmx may load it again on boosted navigation, so it installs once
+// and always looks the rows up at key time (rows are replaced by htmx after each decision).
+(function () {
+  if (window.emendReview) return;
+  window.emendReview = true;
+
+  let currentId = null;
+
+  function rows() {
+    return Array.from(document.querySelectorAll("#edit-list .edit-row"));
+  }
+
+  function highlight() {
+    document.querySelectorAll(".edit-row.current, .edit-mark.current").forEach(function (el) {
+      el.classList.remove("current");
+    });
+    if (currentId === null) return null;
+    const row = document.getElementById("edit-" + currentId);
+    const mark = document.getElementById("mark-" + currentId);
+    if (mark) mark.classList.add("current");
+    if (row) row.classList.add("current");
+    return row;
+  }
+
+  function move(step) {
+    const list = rows();
+    if (!list.length) return;
+    let index = list.findIndex(function (row) { return row.dataset.editId === currentId; });
+    if (index === -1) {
+      // Start at the first undecided edit, else at the top.
+      index = step > 0 ? -1 : list.length;
+      const pending = list.findIndex(function (row) { return row.dataset.status === "pending"; });
+      if (pending !== -1) index = pending - step;
+    }
+    index = Math.min(list.length - 1, Math.max(0, index + step));
+    currentId = list[index].dataset.editId;
+    const row = highlight();
+    if (row) row.scrollIntoView({ block: "nearest" });
+    const mark = document.getElementById("mark-" + currentId);
+    if (mark) mark.scrollIntoView({ block: "nearest" });
+  }
+
+  function currentRow() {
+    if (currentId === null) move(1);
+    return currentId === null ? null : document.getElementById("edit-" + currentId);
+  }
+
+  function press(action) {
+    const row = currentRow();
+    const button = row && row.querySelector('[data-action="' + action + '"]');
+    if (!button) return;
+    button.click();
+    // Go on to the next edit; the decided row comes back from the server and keeps its place.
+    const list = rows();
+    const index = list.indexOf(row);
+    if (index !== -1 && index + 1 < list.length) {
+      currentId = list[index + 1].dataset.editId;
+      highlight();
+    }
+  }
+
+  function focusInput(name) {
+    const row = currentRow();
+    const input = row && row.querySelector('[data-input="' + name + '"]');
+    if (!input) return;
+    input.focus();
+    input.select();
+  }
+
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    const tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    if (!document.getElementById("review")) return;
+    const handlers = {
+      j: function () { move(1); },
+      k: function () { move(-1); },
+      a: function () { press("accept"); },
+      r: function () { press("reject"); },
+      e: function () { focusInput("replacement"); },
+      c: function () { focusInput("comment"); },
+      "?": function () {
+        const help = document.getElementById("key-help");
+        if (help) help.hidden = !help.hidden;
+      },
+    };
+    const handler = handlers[e.key];
+    if (!handler) return;
+    e.preventDefault();
+    handler();
+  });
+
+  // Escape leaves an input so the shortcuts work again.
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && typing(e.target) && e.target.closest("#review")) e.target.blur();
+  });
+
+  // In the modify input, Enter means "modify" (not the form's first button, accept).
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Enter" || !e.target.matches || !e.target.matches('[data-input="replacement"]')) return;
+    const button = e.target.form && e.target.form.querySelector('[data-action="modify"]');
+    if (!button) return;
+    e.preventDefault();
+    button.click();
+  });
+
+  // Clicking an inline mark selects its edit in the list.
+  document.addEventListener("click", function (e) {
+    const mark = e.target.closest && e.target.closest(".edit-mark");
+    if (!mark) return;
+    currentId = mark.dataset.editId;
+    const row = highlight();
+    if (row) row.scrollIntoView({ block: "nearest" });
+  });
+
+  // Rows and marks are replaced after each decision: put the highlight back.
+  document.addEventListener("htmx:afterSettle", highlight);
+})();
