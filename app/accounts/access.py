@@ -9,7 +9,7 @@ Anything a user may not see answers 404, so its existence does not leak.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import false, select, true
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound
@@ -43,6 +43,15 @@ def can_see_document(user: User, document: Document, role: str | None) -> bool:
     if role in ("admin", "annotator") or document.owner_id == user.id:
         return True
     return bool(document.project.share_documents)
+
+
+def document_visibility(user: User, project: Project, role: str | None):
+    """can_see_document as a SQL condition on Document, for list queries (same rule)."""
+    if role in ("admin", "annotator") or (role is not None and project.share_documents):
+        return true()
+    if role == "writer":
+        return Document.owner_id == user.id
+    return false()
 
 
 def require_document(session: Session, user: User, document_id: int, *, write: bool = False) -> tuple[Document, str]:

@@ -1,4 +1,4 @@
-"""HTML routes for signing in and out."""
+"""HTML routes: signing in and out, the site admin's users page, a user's API tokens."""
 from __future__ import annotations
 
 import secrets
@@ -12,7 +12,8 @@ from app.accounts import service
 from app.accounts.deps import CurrentUser, DbSession, OptionalUser
 from app.config import get_settings
 from app.errors import Forbidden, TooMany
-from app.web import client_ip, render
+from app.models import TOKEN_SCOPES
+from app.web import client_ip, is_htmx, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,3 +78,78 @@ def logout(request: Request, session: DbSession, user: CurrentUser):
     service.logout(session, user=user, ip=client_ip(request))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
+
+
+# --- site admin: users ------------------------------------------------------------------------
+
+USERS_PER_PAGE = 100
+
+
+def _users_context(session, user, page: int, notice: str | None = None) -> dict:
+    users, total = service.list_users(session, actor=user, page=page, per_page=USERS_PER_PAGE)
+    pages = max(1, -(-total // USERS_PER_PAGE))
+    return {"users": users, "total": total, "page": page, "pages": pages, "notice": notice}
+
+
+@router.get("/admin/users")
+def users_page(request: Request, session: DbSession, user: CurrentUser, page: int = 1):
+    return render(request, "admin/users.html", _users_context(session, user, max(page, 1)), block="users")
+
+
+@router.post("/admin/users")
+def create_user(request: Request, session: DbSession, user: CurrentUser, email: Annotated[str, Form()],
+                password: Annotated[str, Form()], name: Annotated[str, Form()] = "",
+                is_site_admin: Annotated[bool, Form()] = False):
+    created = service.create_user(session, email=email, password=password, name=name,
+                                  is_site_admin=is_site_admin, actor=user)
+    if not is_htmx(request):
+        return RedirectResponse("/admin/users", status_code=303)
+    # Show the last page, where the new user is (users are listed oldest first).
+    _users, total = service.list_users(session, actor=user, per_page=1)
+    page = max(1, -(-total // USERS_PER_PAGE))
+    return render(request, "admin/users.html", _users_context(session, user, page, notice=f"Created {created.email}."),
+                  block="users")
+
+
+@router.post("/admin/users/{user_id}/flags")
+def user_flags(request: Request, user_id: int, session: DbSession, user: CurrentUser,
+               is_active: Annotated[bool | None, Form()] = None,
+               is_site_admin: Annotated[bool | None, Form()] = None):
+    target = service.get_user(session, user_id=user_id, actor=user)
+    service.set_user_flags(session, user=target, actor=user, is_active=is_active, is_site_admin=is_site_admin)
+    if not is_htmx(request):
+        return RedirectResponse("/admin/users", status_code=303)
+    return render(request, "admin/users.html", {"u": target}, block="user_row")
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+def _tokens(request: Request, session, user, *, notice: str | None = None, secret: str | None = None,
+            status_code: int = 200):
+    headers = {"Cache-Control": "no-store"} if secret else None  # the secret must not linger in caches
+    return render(request, "accounts/tokens.html",
+                  {"tokens": service.list_tokens(session, user), "scopes": TOKEN_SCOPES, "notice": notice,
+                   "secret": secret}, block="tokens", status_code=status_code, headers=headers)
+
+
+@router.get("/account/tokens")
+def tokens_page(request: Request, session: DbSession, user: CurrentUser):
+    return _tokens(request, session, user)
+
+
+@router.post("/account/tokens")
+def create_token(request: Request, session: DbSession, user: CurrentUser, name: Annotated[str, Form()] = "",
+                 scopes: Annotated[list[str] | None, Form()] = None):
+    # No box ticked is a mistake to report, not a request for the service's default scopes.
+    token, secret = service.create_token(session, user=user, name=name, scopes=scopes or [])
+    # Rendered, not redirected: this answer is the only time the secret is shown.
+    return _tokens(request, session, user, secret=secret,
+                   notice=f"Token {token.prefix}… created. Copy it now: it is not shown again.")
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: int, session: DbSession, user: CurrentUser):
+    token = service.revoke_token(session, token_id=token_id, actor=user)
+    if not is_htmx(request):
+        return RedirectResponse("/account/tokens", status_code=303)
+    return _tokens(request, session, user, notice=f"Token {token.prefix}… revoked.")

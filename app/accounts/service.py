@@ -10,11 +10,13 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.accounts import access
 from app.config import get_settings
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound, TooMany
 from app.events import service as events
 from app.models import ROLES, TOKEN_SCOPES, ApiToken, Event, Membership, Project, User
+from app.projects.service import validate_settings
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "emd_"
@@ -33,6 +35,10 @@ def _normal_email(email: str) -> str:
 
 def create_user(session: Session, *, email: str, password: str, name: str = "",
                 is_site_admin: bool = False, actor: User | None = None) -> User:
+    """A new user. With an actor (the admin pages), only a site admin may create one; the CLI
+    and the demo seed pass no actor."""
+    if actor is not None:
+        access.require_site_admin(actor)
     email = _normal_email(email)
     if len(password) < 8:
         raise Invalid("A password needs at least 8 characters.")
@@ -97,8 +103,26 @@ def set_password(session: Session, *, user: User, password: str, actor: User) ->
     events.record(session, kind="user.password_changed", actor=actor, subject=user)
 
 
+def list_users(session: Session, *, actor: User, page: int = 1, per_page: int = 100) -> tuple[list[User], int]:
+    """One page of users (site admins only), oldest first, and the number of users."""
+    access.require_site_admin(actor)
+    page = max(page, 1)
+    total = session.scalar(select(func.count()).select_from(User)) or 0
+    users = list(session.scalars(select(User).order_by(User.id).limit(per_page).offset((page - 1) * per_page)))
+    return users, total
+
+
+def get_user(session: Session, *, user_id: int, actor: User) -> User:
+    access.require_site_admin(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 def set_user_flags(session: Session, *, user: User, actor: User, is_active: bool | None = None,
                    is_site_admin: bool | None = None) -> User:
+    access.require_site_admin(actor)
     if user.id == actor.id and (is_active is False or is_site_admin is False):
         raise Invalid("You cannot deactivate or demote yourself.")
     changes = {}
@@ -116,23 +140,35 @@ def set_user_flags(session: Session, *, user: User, actor: User, is_active: bool
 # --- projects and members -------------------------------------------------------------
 
 def create_project(session: Session, *, name: str, actor: User, **settings) -> Project:
-    name = name.strip()
-    if not name:
-        raise Invalid("A project needs a name.")
-    project = Project(name=name[:200], model=settings.pop("model", None) or get_settings().default_model, **settings)
+    """A new project (site admins only) whose creator is its first admin; settings are checked
+    by the same rules as the settings page."""
+    access.require_site_admin(actor)
+    clean = validate_settings({"name": name, **settings})
+    clean = {key: value for key, value in clean.items() if value is not None}
+    clean.setdefault("model", get_settings().default_model)
+    project = Project(**clean)
     session.add(project)
     session.flush()
     session.add(Membership(project_id=project.id, user_id=actor.id, role="admin"))
     events.record(session, kind="project.created", actor=actor, subject=project, data={"name": project.name})
+    session.flush()
     return project
 
 
+def _admin_count(session: Session, project_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.project_id == project_id, Membership.role == "admin")) or 0
+
+
 def set_member(session: Session, *, project: Project, user: User, role: str, actor: User) -> Membership:
+    """Add the user with the role, or change their role (project admins only)."""
+    access.require_project(session, actor, project.id, roles=("admin",))
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
     membership = session.scalar(
         select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
     )
+    data = {"user_id": user.id, "role": role}
     if membership is None:
         membership = Membership(project_id=project.id, user_id=user.id, role=role)
         session.add(membership)
@@ -140,23 +176,60 @@ def set_member(session: Session, *, project: Project, user: User, role: str, act
     elif membership.role == role:
         return membership
     else:
+        if membership.role == "admin" and _admin_count(session, project.id) <= 1:
+            raise Conflict("A project keeps at least one admin. Make someone else admin first.")
+        data["old_role"] = membership.role
         membership.role = role
         kind = "member.role_changed"
     session.flush()
-    events.record(session, kind=kind, actor=actor, subject=membership, project_id=project.id,
-                  data={"user_id": user.id, "role": role})
+    events.record(session, kind=kind, actor=actor, subject=membership, project_id=project.id, data=data)
     return membership
 
 
+def add_member_by_email(session: Session, *, project: Project, email: str, role: str, actor: User) -> Membership:
+    """Add an existing user, found by e-mail; Conflict if they are a member already."""
+    access.require_project(session, actor, project.id, roles=("admin",))
+    if role not in ROLES:
+        raise Invalid(f"Unknown role {role!r}; use one of {', '.join(ROLES)}.")
+    email = _normal_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        raise NotFound(f"No user has the e-mail {email}. A site admin can create the account first.")
+    existing = session.scalar(select(Membership.role).where(
+        Membership.project_id == project.id, Membership.user_id == user.id))
+    if existing is not None:
+        raise Conflict(f"{email} is a member already (as {existing}); change their role in the list.")
+    return set_member(session, project=project, user=user, role=role, actor=actor)
+
+
+def set_member_role(session: Session, *, project: Project, user_id: int, role: str, actor: User) -> Membership:
+    """Change the role of an existing member."""
+    access.require_project(session, actor, project.id, roles=("admin",))
+    user = session.scalar(select(User).join(Membership, Membership.user_id == User.id).where(
+        Membership.project_id == project.id, User.id == user_id))
+    if user is None:
+        raise NotFound("That user is not a member.")
+    return set_member(session, project=project, user=user, role=role, actor=actor)
+
+
+def project_members(session: Session, *, project_id: int, actor: User) -> tuple[Project, list[tuple[Membership, User]]]:
+    """The project and its members with their users, in one query (project admins only)."""
+    project, _role = access.require_project(session, actor, project_id, roles=("admin",))
+    rows = session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id)
+        .where(Membership.project_id == project_id).order_by(User.email)
+    ).all()
+    return project, [(m, u) for m, u in rows]
+
+
 def remove_member(session: Session, *, project: Project, user_id: int, actor: User) -> None:
+    access.require_project(session, actor, project.id, roles=("admin",))
     membership = session.scalar(
         select(Membership).where(Membership.project_id == project.id, Membership.user_id == user_id)
     )
     if membership is None:
         raise NotFound("That user is not a member.")
-    admins = session.scalar(select(func.count()).select_from(Membership).where(
-        Membership.project_id == project.id, Membership.role == "admin"))
-    if membership.role == "admin" and admins <= 1:
+    if membership.role == "admin" and _admin_count(session, project.id) <= 1:
         raise Conflict("A project keeps at least one admin.")
     events.record(session, kind="member.removed", actor=actor, project_id=project.id,
                   subject=membership, data={"user_id": user_id, "role": membership.role})
@@ -188,7 +261,10 @@ def _token_hash(token: str) -> str:
 def create_token(session: Session, *, user: User, name: str = "", scopes: list[str] | None = None,
                  actor: User | None = None) -> tuple[ApiToken, str]:
     """A new token and its secret, which is shown once and stored only as a hash."""
-    scopes = list(scopes or ["read", "write"])
+    # None means the default pair; an explicit empty choice is a mistake, not "read, write".
+    scopes = ["read", "write"] if scopes is None else list(dict.fromkeys(scopes))
+    if not scopes:
+        raise Invalid("Choose at least one scope.")
     unknown = set(scopes) - set(TOKEN_SCOPES)
     if unknown:
         raise Invalid(f"Unknown scope(s): {', '.join(sorted(unknown))}; use {', '.join(TOKEN_SCOPES)}.")

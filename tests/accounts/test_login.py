@@ -1,5 +1,6 @@
-from app.models import Event
 from sqlalchemy import select
+
+from app.models import Event
 from tests.conftest import PASSWORD, csrf_token, login
 
 

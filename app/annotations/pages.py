@@ -1,0 +1,232 @@
+"""HTML routes of the annotator workbench: run trace, labels, segments, correct-and-rerun,
+queues, agreement and pairwise comparison. Thin: parse, call the services, render."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.accounts import access
+from app.accounts.deps import CurrentUser, DbSession
+from app.annotations import agreement, comparisons, queues, service
+from app.errors import Conflict, Invalid
+from app.models import QueueItem, Run
+from app.web import is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+ACTIVE = ("queued", "running")
+
+
+def _go(request: Request, url: str) -> Response:
+    """Navigate after a form: htmx follows HX-Redirect (URL bar updated), plain forms a 303."""
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=200, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _local(url: str | None, fallback: str) -> str:
+    return url if url and url.startswith("/") and not url.startswith("//") else fallback
+
+
+def _label(value: str) -> int | None:
+    value = (value or "").strip()
+    if value in ("", "none"):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise Invalid("A label is +1, 0 or −1.") from exc
+
+
+# --- trace --------------------------------------------------------------------------------
+
+def _trace_context(session, user, run_id: int, queue_item: QueueItem | None = None) -> dict:
+    trace = service.run_trace(session, run_id=run_id, user=user)
+    return {"trace": trace, "run": trace.run, "document": trace.document, "active": trace.run.status in ACTIVE,
+            "stage_json": {s.id: service.stage_output_json(s) for s in trace.stages},
+            "queue_item_id": queue_item.id if queue_item else None}
+
+
+@router.get("/runs/{run_id}/trace")
+def trace_page(request: Request, run_id: int, session: DbSession, user: CurrentUser):
+    return render(request, "annotations/trace.html", _trace_context(session, user, run_id), block="trace_body")
+
+
+@router.post("/annotations")
+def save_label(request: Request, session: DbSession, user: CurrentUser,
+               target_kind: Annotated[str, Form()], target_id: Annotated[int, Form()],
+               step: Annotated[int, Form()] = 0, label: Annotated[str, Form()] = "",
+               comment: Annotated[str, Form()] = "", correction: Annotated[str, Form()] = "",
+               queue_item_id: Annotated[str, Form()] = "", stop: Annotated[str, Form()] = "",
+               next: Annotated[str, Form()] = ""):
+    item_id = int(queue_item_id) if queue_item_id.strip() else None
+    annotation = service.save_annotation(
+        session, user=user, target_kind=target_kind, target_id=target_id, step=step, label=_label(label),
+        comment=comment, correction=correction or None, queue_item_id=item_id, stop_at_first_error=bool(stop))
+    if not is_htmx(request):
+        return RedirectResponse(_local(next, "/queues"), status_code=303)
+    if target_kind == "segment" and stop:
+        # Stop at first error: a −1 changes which later steps are asked, so the whole list changes.
+        ctx = _steps_context(session, user, target_id, stop=True, queue_item_id=item_id, next_url=next)
+        return render(request, "annotations/steps.html", ctx, block="steps",
+                      headers={"HX-Retarget": "#steps", "HX-Reswap": "outerHTML"})
+    return render(request, "annotations/_label.html", {
+        "kind": annotation.target_kind, "tid": annotation.target_id, "step": annotation.step, "ann": annotation,
+        "qid": item_id, "stop": stop, "next_url": next, "others": [], "can_annotate": True, "saved": True})
+
+
+@router.post("/stages/{stage_id}/correction")
+def correct_stage(request: Request, stage_id: int, session: DbSession, user: CurrentUser,
+                  parsed_output: Annotated[str, Form()], comment: Annotated[str, Form()] = ""):
+    result = service.correct_stage(session, stage_id=stage_id, user=user, parsed_output=parsed_output,
+                                   comment=comment)
+    return _go(request, f"/runs/{result.run.id}/trace")
+
+
+# --- segments -----------------------------------------------------------------------------
+
+def _steps_context(session, user, version_id: int, *, stop: bool, queue_item_id: int | None = None,
+                   next_url: str = "") -> dict:
+    view = service.version_steps(session, version_id=version_id, user=user, stop_at_first_error=stop)
+    return {"view": view, "version": view.version, "document": view.document, "stop": stop,
+            "queue_item_id": queue_item_id, "next_url": next_url or f"/versions/{version_id}/steps"}
+
+
+@router.get("/versions/{version_id}/steps")
+def steps_page(request: Request, version_id: int, session: DbSession, user: CurrentUser, stop: bool = False):
+    return render(request, "annotations/steps.html", _steps_context(session, user, version_id, stop=stop))
+
+
+# --- queues -------------------------------------------------------------------------------
+
+def _admin_projects(session, user):
+    from app.accounts import service as accounts
+
+    return [p for p, role in accounts.user_projects(session, user) if role == "admin"]
+
+
+@router.get("/queues")
+def queue_list(request: Request, session: DbSession, user: CurrentUser, project_id: int | None = None):
+    rows = [(q, assigned, queues.progress(session, queue=q)) for q, assigned in queues.visible_queues(session, user)]
+    projects = _admin_projects(session, user)
+    chosen = next((p for p in projects if p.id == project_id), projects[0] if projects else None)
+    candidates = queues.project_annotators(session, chosen.id) if chosen else []
+    return render(request, "annotations/queues.html", {"rows": rows, "projects": projects, "chosen": chosen,
+                                                        "candidates": candidates})
+
+
+@router.post("/queues")
+def queue_create(request: Request, session: DbSession, user: CurrentUser,
+                 project_id: Annotated[int, Form()], name: Annotated[str, Form()],
+                 item_kind: Annotated[str, Form()] = "run", overlap: Annotated[int, Form()] = 1,
+                 claim_timeout_minutes: Annotated[int, Form()] = 30, blind: Annotated[str, Form()] = "",
+                 model: Annotated[str, Form()] = "", date_from: Annotated[str, Form()] = "",
+                 date_to: Annotated[str, Form()] = "", depth: Annotated[str, Form()] = "",
+                 instructions: Annotated[str, Form()] = "",
+                 assignees: Annotated[list[int] | None, Form()] = None):
+    try:
+        filters = queues.QueueFilters(
+            model=model.strip() or None,
+            date_from=date.fromisoformat(date_from) if date_from else None,
+            date_to=date.fromisoformat(date_to) if date_to else None,
+            depth=int(depth) if depth.strip() else None)
+    except ValueError as exc:
+        raise Invalid(f"Check the filters: {exc}.") from exc
+    queue = queues.create_queue(session, project_id=project_id, user=user, name=name, item_kind=item_kind,
+                                overlap=overlap, claim_timeout_seconds=claim_timeout_minutes * 60, blind=bool(blind),
+                                filters=filters, instructions=instructions, assignee_ids=assignees or [])
+    return _go(request, f"/queues/{queue.id}")
+
+
+@router.get("/queues/{queue_id}")
+def queue_page(request: Request, queue_id: int, session: DbSession, user: CurrentUser):
+    queue = queues.require_queue(session, user, queue_id)
+    queues.release_idle_claims(session, queue=queue)
+    role = access.role_in(session, user, queue.project_id)
+    progress = queues.progress(session, queue=queue)
+    return render(request, "annotations/queue.html", {
+        "queue": queue, "progress": progress,
+        "agreement": agreement.queue_agreement(session, queue=queue), "is_admin": role == "admin",
+        "assigned": queues.is_assignee(session, queue, user),
+        "candidates": queues.project_annotators(session, queue.project_id) if role == "admin" else [],
+        "assignee_ids": queues.assignee_ids(session, queue)})
+
+
+@router.post("/queues/{queue_id}/assignees")
+def queue_assign(request: Request, queue_id: int, session: DbSession, user: CurrentUser,
+                 assignees: Annotated[list[int] | None, Form()] = None):
+    queues.set_assignees(session, queue_id=queue_id, user=user, assignee_ids=assignees or [])
+    return _go(request, f"/queues/{queue_id}")
+
+
+@router.get("/queues/{queue_id}/next")
+def queue_next(request: Request, queue_id: int, session: DbSession, user: CurrentUser, stop: bool = False):
+    claim = queues.next_item(session, queue_id=queue_id, user=user)
+    queue = queues.require_queue(session, user, queue_id)
+    ctx: dict = {"queue": queue, "claim": claim, "item": None, "progress": queues.progress(session, queue=queue)}
+    if claim is not None:
+        item = session.get(QueueItem, claim.item_id)
+        ctx["item"] = item
+        ctx["item_label"] = queues.item_label(session, item)
+        next_url = f"/queues/{queue.id}/next"
+        if item.run_id is not None:
+            ctx.update(_trace_context(session, user, item.run_id, item))
+        else:
+            from app.models import Document
+
+            document = session.get(Document, item.document_id)
+            ctx.update(_steps_context(session, user, document.current_version_id, stop=stop,
+                                      queue_item_id=item.id, next_url=next_url + ("?stop=1" if stop else "")))
+    return render(request, "annotations/next.html", ctx)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/submit")
+def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser):
+    queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
+    return _go(request, f"/queues/{queue_id}/next")
+
+
+# --- pairwise comparison ------------------------------------------------------------------
+
+def _compare_context(session, user, version_id: int, a: int | None, b: int | None, message: str | None = None):
+    view = comparisons.compare_view(session, version_id=version_id, user=user, run_a_id=a, run_b_id=b)
+    return {"view": view, "version": view.version, "document": view.version.document, "message": message,
+            "active": any(r.status in ACTIVE for r in view.runs)}
+
+
+@router.get("/versions/{version_id}/compare")
+def compare_page(request: Request, version_id: int, session: DbSession, user: CurrentUser,
+                 a: Annotated[int | None, Query()] = None, b: Annotated[int | None, Query()] = None):
+    return render(request, "annotations/compare.html", _compare_context(session, user, version_id, a, b))
+
+
+@router.post("/versions/{version_id}/compare")
+def compare_choose(request: Request, version_id: int, session: DbSession, user: CurrentUser,
+                   run_a_id: Annotated[int, Form()], run_b_id: Annotated[int, Form()],
+                   choice: Annotated[str, Form()], reason: Annotated[str, Form()] = ""):
+    comparisons.make_comparison(session, version_id=version_id, run_a_id=run_a_id, run_b_id=run_b_id, user=user,
+                                choice=choice, reason=reason)
+    return _go(request, f"/versions/{version_id}/compare?a={run_a_id}&b={run_b_id}")
+
+
+@router.post("/versions/{version_id}/candidate-runs")
+def compare_start_run(request: Request, version_id: int, session: DbSession, user: CurrentUser,
+                      model: Annotated[str, Form()] = "", variant: Annotated[str, Form()] = "",
+                      against: Annotated[str, Form()] = ""):
+    try:
+        # Savepoint: a refused start must not leave half a run behind in this transaction.
+        with session.begin_nested():
+            run: Run = comparisons.start_candidate_run(session, version_id=version_id, user=user, model=model,
+                                                       variant=variant)
+    except Conflict as exc:
+        # start_run refuses while another run of the document is active: say so on the page.
+        ctx = _compare_context(session, user, version_id, None, None,
+                               message=f"A second run could not start: {exc.message}")
+        return render(request, "annotations/compare.html", ctx, status_code=409)
+    url = f"/versions/{version_id}/compare"
+    if against.strip().isdigit():
+        url += f"?a={int(against)}&b={run.id}"
+    return _go(request, url)

@@ -1,0 +1,110 @@
+"""JSON shapes of the annotations API."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AnnotationIn(BaseModel):
+    target_kind: Literal["run", "stage", "critique", "edit", "segment"]
+    target_id: int
+    step: int = Field(0, ge=0, description="For segments: the step's index in the version.")
+    label: Literal[-1, 0, 1] | None = None
+    comment: str = Field("", max_length=10_000)
+    correction: str | None = Field(None, max_length=200_000)
+    queue_item_id: int | None = None
+    stop_at_first_error: bool = False
+
+
+class AnnotationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    user_id: int
+    target_kind: str
+    target_id: int
+    step: int
+    segment_unit: str | None
+    segment_text: str | None
+    label: int | None
+    comment: str
+    correction: str | None
+    source: str
+    queue_item_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class QueueItemOut(BaseModel):
+    queue_id: int
+    item_id: int
+    position: int
+    run_id: int | None
+    document_id: int | None
+    version_id: int | None = Field(None, description="For document items: the version whose steps to label.")
+    claimed_at: datetime
+    submitted_at: datetime | None
+    blind: bool
+
+
+class NextItemOut(BaseModel):
+    item: QueueItemOut | None = Field(None, description="None when nothing is left for you in the queue.")
+
+
+class CorrectionIn(BaseModel):
+    parsed_output: Any = Field(..., description="The stage's corrected parsed output (JSON value).")
+    comment: str = Field("", max_length=10_000)
+
+
+class CorrectionOut(BaseModel):
+    annotation: AnnotationOut
+    run_id: int
+    parent_run_id: int
+
+
+class ComparisonIn(BaseModel):
+    version_id: int
+    run_a_id: int
+    run_b_id: int
+    choice: Literal["a", "b", "tie"]
+    reason: str = Field("", max_length=5_000)
+
+
+class ComparisonOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    version_id: int
+    run_a_id: int
+    run_b_id: int
+    user_id: int
+    choice: str
+    reason: str
+    source: str
+    created_at: datetime
+
+
+class PairOut(BaseModel):
+    annotators: list[int]
+    units: int
+    kappa: float | None
+
+
+class AgreementOut(BaseModel):
+    annotators: int
+    units: int
+    overlapping_units: int
+    labels: int
+    kappa: float | None = Field(None, description="Cohen's κ (mean over pairs of annotators).")
+    alpha: float | None = Field(None, description="Krippendorff's α, ordinal.")
+    pairs: list[PairOut]
+
+
+class QueueAgreementOut(BaseModel):
+    queue_id: int
+    overall: AgreementOut
+    by_target_kind: dict[str, AgreementOut]
