@@ -40,7 +40,9 @@ def cmd_serve(args) -> int:
     worker = None
     if not args.no_worker:
         # Same working directory as the web server, so relative SQLite paths and .env match.
-        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"))
+        # The only worker of this server: any run still queued or running was left by the last one.
+        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"),
+                                  env={**os.environ, "EMEND_RUN_STALE_SECONDS": "0"})
     url = f"http://{args.host}:{args.port}"
     print(f"\nEmend is serving at {url}\n", flush=True)
     if not args.no_demo:

@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
 
     default_model: str = "emend/offline-reviser"
+    # An OpenAI-compatible server (vLLM, Ollama, a proxy) for every project, and its key when the
+    # provider's usual variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) does not apply.
+    model_api_base: str | None = None
+    model_api_key: str | None = None
+    # A queued or running run with no stage activity for this long is re-sent to a worker when a
+    # worker starts (its first worker was killed; the pipeline resumes after its last stage).
+    run_stale_seconds: int = 900
     demo_password: str = "emend-demo"
 
     max_document_chars: int = 200_000

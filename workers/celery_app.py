@@ -1,4 +1,6 @@
 """The Celery app. Config comes from app.config; tasks live in workers/tasks.py."""
+import logging
+
 from celery import Celery
 from celery.signals import worker_ready
 from kombu.transport import sqlalchemy as kombu_sqla
@@ -20,6 +22,9 @@ def make_celery() -> Celery:
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     app = Celery("emend", broker=broker, include=["workers.tasks", "workers.run_tasks", "workers.export_tasks"])
+    if broker.startswith(("redis://", "rediss://")):
+        # A message taken by a worker that died comes back after this long (default: 1 hour).
+        app.conf.broker_transport_options = {"visibility_timeout": settings.run_stale_seconds}
     app.conf.update(
         task_ignore_result=True,          # status lives in our own tables
         task_acks_late=True,              # a killed worker's task is delivered again
@@ -35,6 +40,18 @@ def make_celery() -> Celery:
 
 
 celery_app = make_celery()
+
+
+@worker_ready.connect
+def _recover_interrupted_runs(**_kwargs) -> None:
+    """Re-send runs that a killed worker left behind (the embedded broker never redelivers them)."""
+    from app.db import session_scope
+    from app.runs.service import recover_interrupted_runs
+
+    with session_scope() as session:
+        recovered = recover_interrupted_runs(session, idle_seconds=get_settings().run_stale_seconds)
+    if recovered:
+        logging.getLogger(__name__).warning("re-sent interrupted runs %s", recovered)
 
 
 @worker_ready.connect

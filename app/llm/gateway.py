@@ -126,7 +126,9 @@ def _response_format(litellm, model: str, json_schema: dict | None) -> dict | No
 
 
 def _api_key(settings: ModelSettings) -> str | None:
-    key = os.environ.get("EMEND_MODEL_API_KEY")
+    from app.config import get_settings
+
+    key = get_settings().model_api_key
     if key:
         return key
     if settings.api_base and settings.model.startswith(_OPENAI_COMPATIBLE_PREFIXES) and not os.environ.get(

@@ -10,12 +10,13 @@ the document's loop nor block the writer.
 from __future__ import annotations
 
 import json
-import os
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.accounts import access
+from app.config import get_settings
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.events import service as events
@@ -60,8 +61,8 @@ def run_params(project: Project) -> dict:
         "max_retries": project.max_retries,
         "cache": project.cache_enabled,
         "verify_threshold": project.verify_threshold,
-        # Projects have no column for it: an OpenAI-compatible server is configured per deployment.
-        "api_base": os.environ.get("EMEND_MODEL_API_BASE") or None,
+        # An OpenAI-compatible server is configured per deployment (EMEND_MODEL_API_BASE).
+        "api_base": get_settings().model_api_base,
     }
 
 
@@ -135,6 +136,29 @@ def start_run(session: Session, *, document_id: int, user: User, feedback: str =
     enqueue_after_commit(session, "runs.execute", run.id)
     session.flush()
     return run
+
+
+def recover_interrupted_runs(session: Session, *, idle_seconds: float) -> list[int]:
+    """Send again the runs left queued or running by a worker that died or a lost message.
+
+    A run counts as interrupted when neither it nor any of its stages has moved for
+    `idle_seconds`. Executing it again is safe: the pipeline resumes after its last finished stage.
+    """
+    last_stage_activity = (
+        select(func.max(func.coalesce(Stage.finished_at, Stage.started_at)))
+        .where(Stage.run_id == Run.id).correlate(Run).scalar_subquery()
+    )
+    cutoff = utcnow() - timedelta(seconds=idle_seconds)
+    runs = session.scalars(
+        select(Run).where(Run.status.in_(ACTIVE_STATUSES),
+                          func.coalesce(last_stage_activity, Run.started_at, Run.created_at) <= cutoff)
+        .order_by(Run.id)
+    ).all()
+    for run in runs:
+        events.record(session, kind="run.recovered", subject=run, source="ai",
+                      data={"status": run.status, "idle_seconds": idle_seconds})
+        enqueue_after_commit(session, "runs.execute", run.id)
+    return [run.id for run in runs]
 
 
 def _run_for_write(session: Session, run_id: int, user: User) -> Run:

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from app.config import get_settings
 from app.runs import pipeline
 from tests.fakes.openai_server import FakeOpenAIServer, Scripted, chat_reply, error_body
 from tests.runs.test_pipeline import decide_all, load, start
@@ -16,7 +17,9 @@ TEXT = "We beleive that the the results are good."
 def server(monkeypatch):
     with FakeOpenAIServer() as srv:
         monkeypatch.setenv("EMEND_MODEL_API_BASE", srv.base_url)
+        get_settings.cache_clear()
         yield srv
+    get_settings.cache_clear()
 
 
 def reply(value) -> Scripted:
