@@ -11,6 +11,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -18,7 +19,7 @@ os.environ.setdefault("EMEND_SECRET_KEY", "test-secret")
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -67,22 +68,38 @@ def _backends():
         yield pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)
 
 
-@pytest.fixture(scope="session", params=list(_backends()))
+BACKENDS = list(_backends())
+
+
+@contextmanager
+def migrated_engine(backend: str, tmp_dir: Path, *, prefix: str = "emend_test") -> Iterator:
+    """An engine on a new database of `backend` built by the migrations; dropped afterwards."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_dir / f'{prefix}.db'}"
+        migrate(url)
+        eng = make_engine(url)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
+        return
+    url = create_postgres_database(PG_URL, prefix=prefix)
+    try:
+        migrate(url)
+        eng = make_engine(url)
+        try:
+            yield eng
+        finally:
+            eng.dispose()
+    finally:
+        drop_postgres_database(PG_URL, url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def engine(request, tmp_path_factory):
     """A migrated database of each backend, shared by the whole test session."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'emend.db'}"
-        migrate(url)
-        eng = make_engine(url)
+    with migrated_engine(request.param, tmp_path_factory.mktemp("db")) as eng:
         yield eng
-        eng.dispose()
-    else:
-        url = create_postgres_database(PG_URL)
-        migrate(url)
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
-        drop_postgres_database(PG_URL, url)
 
 
 @pytest.fixture
@@ -157,6 +174,27 @@ def member(db, project, site_admin, make_user):
         accounts.set_member(db, project=project, user=user, role=role, actor=site_admin)
         return user
     return _member
+
+
+@pytest.fixture
+def writer(member) -> User:
+    return member("writer")
+
+
+@pytest.fixture
+def doc(db, writer, project):
+    """A document of `writer` in `project`, with mistakes in its text (tests/edits/factories.py)."""
+    from tests.edits.factories import make_document
+
+    return make_document(db, writer, project)
+
+
+def events_of(db: Session, kind: str) -> list:
+    """The events of one kind recorded so far in this test, oldest first."""
+    from app.models import Event
+
+    db.flush()
+    return db.scalars(select(Event).where(Event.kind == kind).order_by(Event.id)).all()
 
 
 def csrf_token(client: TestClient) -> str:

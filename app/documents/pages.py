@@ -84,23 +84,26 @@ def document_progress(request: Request, session: DbSession, user: CurrentUser, d
     return show_review(request, session, user, document_id, block="review")
 
 
+def _review_or_back(request: Request, session, user, document_id: int):
+    """After an action: the refreshed review block for htmx, a redirect to the page otherwise."""
+    if not is_htmx(request):
+        return back_to(document_id)
+    return show_review(request, session, user, document_id, block="review")
+
+
 @router.post("/documents/{document_id}/revise")
 def revise(request: Request, session: DbSession, user: CurrentUser, document_id: int,
            feedback: Annotated[str, Form()] = "", save_as: Annotated[str, Form()] = ""):
     service.revise_again(session, document_id=document_id, user=user, feedback=feedback, save_as=save_as or None)
     session.flush()
-    if not is_htmx(request):
-        return back_to(document_id)
-    return show_review(request, session, user, document_id, block="review")
+    return _review_or_back(request, session, user, document_id)
 
 
 @router.post("/documents/{document_id}/auto-repeat")
 def auto_repeat(request: Request, session: DbSession, user: CurrentUser, document_id: int,
                 enabled: Annotated[bool, Form()] = False):
     service.set_auto_repeat(session, document_id=document_id, user=user, enabled=enabled)
-    if not is_htmx(request):
-        return back_to(document_id)
-    return show_review(request, session, user, document_id, block="review")
+    return _review_or_back(request, session, user, document_id)
 
 
 @router.post("/documents/{document_id}/apply")
@@ -109,9 +112,7 @@ def apply(request: Request, session: DbSession, user: CurrentUser, document_id: 
     _check_run_of(session, run_id, document_id)
     edits_service.apply_run(session, run_id=run_id, user=user)
     session.flush()
-    if not is_htmx(request):
-        return back_to(document_id)
-    return show_review(request, session, user, document_id, block="review")
+    return _review_or_back(request, session, user, document_id)
 
 
 @router.post("/documents/{document_id}/decide-all")
@@ -120,9 +121,7 @@ def decide_all(request: Request, session: DbSession, user: CurrentUser, document
     _check_run_of(session, run_id, document_id)
     edits_service.decide_all(session, run_id=run_id, user=user, decision=decision)
     session.flush()
-    if not is_htmx(request):
-        return back_to(document_id)
-    return show_review(request, session, user, document_id, block="review")
+    return _review_or_back(request, session, user, document_id)
 
 
 def _check_run_of(session, run_id: int, document_id: int) -> None:

@@ -102,17 +102,10 @@ def _set_comment(session: Session, *, edit: Edit, run: Run, user: User, comment:
                   data={"comment": comment, "previous_comment": previous, "status": edit.status})
 
 
-def _undecided():
-    # A decision by the shadow user (source "ai") is a suggestion until a person confirms it.
-    return (Edit.status == "pending") | (Edit.decision_source == "ai")
-
-
-def is_undecided(edit: Edit) -> bool:
-    return edit.status == "pending" or edit.decision_source == "ai"
-
-
 def _pending_count(session: Session, run_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Edit).where(Edit.run_id == run_id, _undecided())) or 0
+    return session.scalar(
+        select(func.count()).select_from(Edit).where(Edit.run_id == run_id, Edit.undecided_clause())
+    ) or 0
 
 
 def decide_edit(session: Session, *, edit_id: int, user: User, decision: Decision, replacement: str | None = None,
@@ -137,7 +130,7 @@ def decide_all(session: Session, *, run_id: int, user: User, decision: Literal["
     session.flush()  # the sessions do not autoflush: earlier decisions must be visible to the query
     run, document, project = _load_run(session, run_id, user, lock=True)
     _check_decidable(run, run.version_id, document)
-    pending = session.scalars(select(Edit).where(Edit.run_id == run.id, _undecided())
+    pending = session.scalars(select(Edit).where(Edit.run_id == run.id, Edit.undecided_clause())
                               .order_by(Edit.start).with_for_update()
                               .execution_options(populate_existing=True)).all()
     for edit in pending:
@@ -210,7 +203,7 @@ def apply_run(session: Session, *, run_id: int, user: User) -> Version:
     edits = session.scalars(select(Edit).where(Edit.run_id == run.id).order_by(Edit.start)).all()
     if not edits:
         raise Conflict("This run proposed no edits; there is nothing to apply.")
-    undecided = sum(1 for e in edits if is_undecided(e))
+    undecided = sum(1 for e in edits if e.undecided)
     if undecided:
         raise Conflict(f"{undecided} edit{'s are' if undecided != 1 else ' is'} still undecided; "
                        "decide every edit before applying.")
@@ -237,7 +230,7 @@ def count_statuses(edits) -> dict[str, int]:
     """Counts by status; an edit only the shadow user decided counts as pending."""
     counts = {status: 0 for status in ("pending", "accepted", "rejected", "modified")}
     for edit in edits:
-        counts["pending" if is_undecided(edit) else edit.status] += 1
+        counts["pending" if edit.undecided else edit.status] += 1
     counts["total"] = sum(counts.values())
     counts["to_apply"] = counts["accepted"] + counts["modified"]
     return counts

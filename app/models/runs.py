@@ -148,6 +148,16 @@ class Edit(Base):
 
     run: Mapped[Run] = relationship(back_populates="edits")
 
+    # A shadow-user prediction (decision_source "ai") is a suggestion until a person confirms it.
+    @property
+    def undecided(self) -> bool:
+        return self.status == "pending" or self.decision_source == "ai"
+
+    @classmethod
+    def undecided_clause(cls):
+        """`undecided` as a SQL condition."""
+        return (cls.status == "pending") | (cls.decision_source == "ai")
+
 
 class Feedback(Base):
     """A person's free-text instruction for the next pass."""

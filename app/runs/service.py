@@ -70,11 +70,6 @@ def _is_loop_run(variant: str, parent_run_id: int | None) -> bool:
     return not variant and parent_run_id is None
 
 
-def _undecided():
-    # A shadow-user prediction (decision_source "ai") is a suggestion until a person confirms it.
-    return (Edit.status == "pending") | (Edit.decision_source == "ai")
-
-
 def _by_a_person():
     return Edit.decision_source.is_(None) | (Edit.decision_source != "ai")
 
@@ -109,7 +104,8 @@ def start_run(session: Session, *, document_id: int, user: User, feedback: str =
             .order_by(Run.created_at.desc(), Run.id.desc()).limit(1)
         )
         if latest is not None:
-            undecided = session.scalar(select(func.count(Edit.id)).where(Edit.run_id == latest.id, _undecided()))
+            undecided = session.scalar(
+                select(func.count(Edit.id)).where(Edit.run_id == latest.id, Edit.undecided_clause()))
             if undecided:
                 raise Conflict(f"Run {latest.id} still has {undecided} undecided edit"
                                f"{'s' if undecided != 1 else ''}: decide them before revising again.")

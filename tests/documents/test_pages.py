@@ -1,23 +1,12 @@
 import re
 
-import pytest
 from sqlalchemy import select
 
 from app.models import Document, Event
 from tests.conftest import login
-from tests.edits.factories import TEXT, make_document, make_run
+from tests.edits.factories import TEXT, make_run
 
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def writer(member):
-    return member("writer")
-
-
-@pytest.fixture
-def doc(db, writer, project):
-    return make_document(db, writer, project)
 
 
 def test_new_document_by_pasting(client, db, writer, project):

@@ -4,23 +4,9 @@ from sqlalchemy import select
 from app.documents import service
 from app.edits import service as edits
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import Event, Feedback, Guideline
+from app.models import Feedback, Guideline
+from tests.conftest import events_of
 from tests.edits.factories import TEXT, make_document, make_run
-
-
-def kinds(db, kind):
-    db.flush()
-    return db.scalars(select(Event).where(Event.kind == kind).order_by(Event.id)).all()
-
-
-@pytest.fixture
-def writer(member):
-    return member("writer")
-
-
-@pytest.fixture
-def doc(db, writer, project):
-    return make_document(db, writer, project)
 
 
 def test_upload_text_accepts_utf8_txt_and_md_only(monkeypatch):
@@ -45,7 +31,7 @@ def test_restore_makes_a_new_version_with_the_old_text_and_clears_the_stop(db, d
     assert restored.text == TEXT and restored.number == 3 and restored.depth == first.depth
     assert restored.restored_from_id == first.id and restored.parent_id == second.id
     assert doc.current_version_id == restored.id and doc.stop_reason is None
-    event = kinds(db, "version.restored")[0]
+    event = events_of(db, "version.restored")[0]
     assert event.data["restored_from_id"] == first.id and event.data["previous_stop_reason"] == "no_edits"
     with pytest.raises(Conflict, match="already the current"):
         service.restore_version(db, version_id=restored.id, user=writer)
@@ -87,8 +73,8 @@ def test_feedback_and_guidelines_by_scope(db, doc, writer, project):
     other = make_document(db, writer, project, title="Other")
     assert [g.text for g in service.guidelines_for(db, document=doc)] == ["no semicolons", "British spelling"]
     assert [g.text for g in service.guidelines_for(db, document=other)] == ["British spelling"]
-    assert len(kinds(db, "feedback.given")) == 3
-    saved = kinds(db, "guideline.saved")
+    assert len(events_of(db, "feedback.given")) == 3
+    saved = events_of(db, "guideline.saved")
     assert [e.data["scope"] for e in saved] == ["document", "project"]
     with pytest.raises(Invalid):
         service.add_feedback(db, document_id=doc.id, run_id=None, text="   ", user=writer)
@@ -118,7 +104,7 @@ def test_auto_repeat_starts_the_next_run_after_apply_until_the_loop_stops(db, do
     project.max_depth = 2
     service.set_auto_repeat(db, document_id=doc.id, user=writer, enabled=True)
     service.set_auto_repeat(db, document_id=doc.id, user=writer, enabled=True)
-    assert doc.auto_repeat and len(kinds(db, "document.auto_repeat_set")) == 1
+    assert doc.auto_repeat and len(events_of(db, "document.auto_repeat_set")) == 1
     run = make_run(db, doc, [("Teh", "The")])
     edits.decide_all(db, run_id=run.id, user=writer, decision="accept")
     edits.apply_run(db, run_id=run.id, user=writer)

@@ -1,27 +1,11 @@
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
 
 from app.documents import service as documents
 from app.edits import service
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import Event
-from tests.edits.factories import TEXT, make_document, make_run
-
-
-def events_of(db, kind):
-    db.flush()
-    return db.scalars(select(Event).where(Event.kind == kind).order_by(Event.id)).all()
-
-
-@pytest.fixture
-def writer(member):
-    return member("writer")
-
-
-@pytest.fixture
-def doc(db, writer, project):
-    return make_document(db, writer, project)
+from tests.conftest import events_of
+from tests.edits.factories import TEXT, make_run
 
 
 @pytest.fixture

@@ -13,35 +13,17 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts import service as accounts
-from app.cli import migrate
-from app.db import make_engine, set_engine
+from app.db import set_engine
 from app.demo import DEMO_TEXT
 from app.documents import service as documents
 from app.models import Document, Project, User
-from tests.conftest import PASSWORD, PG_URL, create_postgres_database, drop_postgres_database
+from tests.conftest import BACKENDS, PASSWORD, migrated_engine
 
 
-def _backends():
-    yield pytest.param("sqlite", id="sqlite")
-    if PG_URL:
-        yield pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)
-
-
-@pytest.fixture(scope="session", params=list(_backends()))
+@pytest.fixture(scope="session", params=BACKENDS)
 def live_engine(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'live.db'}"
-        migrate(url)
-        engine = make_engine(url)
+    with migrated_engine(request.param, tmp_path_factory.mktemp("live"), prefix="emend_runs") as engine:
         yield engine
-        engine.dispose()
-    else:
-        url = create_postgres_database(PG_URL, prefix="emend_runs")
-        migrate(url)
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
-        drop_postgres_database(PG_URL, url)
 
 
 @dataclass

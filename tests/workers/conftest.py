@@ -52,6 +52,10 @@ def postgres_app_db() -> Iterator[str]:
 def redis_broker() -> str:
     if not REDIS_URL:
         pytest.skip("EMEND_TEST_REDIS_URL is not set")
+    import redis
+
+    # The test database of Redis is ours: start without messages an earlier test left behind.
+    redis.Redis.from_url(REDIS_URL).flushdb()
     return REDIS_URL
 
 
