@@ -50,7 +50,11 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+            # writes fails with "database is locked" when another writer committed in between,
+            # while this one simply waits (busy_timeout). The embedded default trades concurrent
+            # transactions for never losing a write; production runs on PostgreSQL.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 20)

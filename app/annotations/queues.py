@@ -244,13 +244,14 @@ def next_item(session: Session, *, queue_id: int, user: User) -> QueueClaim | No
         return current
     done_or_held = select(QueueClaim.id).where(QueueClaim.item_id == QueueItem.id, QueueClaim.user_id == user.id,
                                                QueueClaim.released_at.is_(None))
-    for _attempt in range(20):
-        item_id = session.scalar(
-            select(QueueItem.id).where(QueueItem.queue_id == queue.id, QueueItem.active_claims < queue.overlap,
-                                       ~done_or_held.exists())
-            .order_by(QueueItem.position).limit(1).with_for_update(skip_locked=True))
-        if item_id is None:
-            return None
+    # The conditional UPDATE in _claim_item is the guard: it waits for a concurrent claim of the
+    # same item to commit, then re-checks the overlap. Candidates are only read, never locked,
+    # so annotators asking at the same moment do not skip items that still have room.
+    candidates = session.scalars(
+        select(QueueItem.id).where(QueueItem.queue_id == queue.id, QueueItem.active_claims < queue.overlap,
+                                   ~done_or_held.exists())
+        .order_by(QueueItem.position).limit(50)).all()
+    for item_id in candidates:
         claim = _claim_item(session, queue, item_id, user)
         if claim is not None:
             item = session.get(QueueItem, item_id)

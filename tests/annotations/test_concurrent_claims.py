@@ -1,0 +1,79 @@
+"""Annotators asking for their next item at the same moment, each in their own transaction.
+
+The `db` fixture is one connection, so true concurrency needs committed data and a session
+per annotator: this runs on a database of its own, on PostgreSQL (row locks with SKIP LOCKED)
+and on SQLite (one writer at a time).
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.accounts import service as accounts
+from app.annotations import queues
+from app.models import QueueClaim, QueueItem
+from tests.annotations.factories import make_document, make_run
+from tests.conftest import BACKENDS, PASSWORD, migrated_engine
+
+ANNOTATORS = 7
+RUNS = 3
+OVERLAP = 2
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def committed_engine(request, tmp_path_factory):
+    with migrated_engine(request.param, tmp_path_factory.mktemp("claims"), prefix="emend_claims") as engine:
+        yield engine
+
+
+def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
+    with Session(committed_engine, expire_on_commit=False) as s:
+        admin = accounts.create_user(s, email="claims-admin@example.com", password=PASSWORD, is_site_admin=True)
+        writer = accounts.create_user(s, email="claims-writer@example.com", password=PASSWORD)
+        project = accounts.create_project(s, name="Claims", actor=admin)
+        accounts.set_member(s, project=project, user=writer, role="writer", actor=admin)
+        annotators = []
+        for n in range(ANNOTATORS):
+            user = accounts.create_user(s, email=f"claims-a{n}@example.com", password=PASSWORD)
+            accounts.set_member(s, project=project, user=user, role="annotator", actor=admin)
+            annotators.append(user)
+        document = make_document(s, writer, project)
+        for _ in range(RUNS):
+            make_run(s, document)
+        queue = queues.create_queue(s, project_id=project.id, user=admin, name="race", item_kind="run",
+                                    overlap=OVERLAP, assignee_ids=[a.id for a in annotators])
+        s.commit()
+        queue_id = queue.id
+
+    barrier = threading.Barrier(ANNOTATORS)
+    errors: list[BaseException] = []
+
+    def ask(user) -> None:
+        try:
+            barrier.wait(timeout=30)  # all start their transactions together
+            with Session(committed_engine, expire_on_commit=False) as s:
+                queues.next_item(s, queue_id=queue_id, user=s.merge(user, load=False))
+                s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(a,)) for a in annotators]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+
+    with Session(committed_engine) as s:
+        items = s.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id)).all()
+        claims = s.scalars(select(QueueClaim).where(QueueClaim.item_id.in_([i.id for i in items]))).all()
+        per_item = Counter(c.item_id for c in claims)
+        assert all(count <= OVERLAP for count in per_item.values()), per_item
+        assert {i.id: i.active_claims for i in items} == {i.id: per_item.get(i.id, 0) for i in items}
+        # 7 annotators, 3 items × 2 places: six get an item, one gets nothing, nobody gets two.
+        assert len(claims) == RUNS * OVERLAP
+        assert len({c.user_id for c in claims}) == RUNS * OVERLAP
