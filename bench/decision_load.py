@@ -11,9 +11,9 @@ Run: .venv/bin/python bench/decision_load.py [--rate 100] [--seconds 30]
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -36,9 +36,10 @@ from tests.conftest import create_postgres_database, drop_postgres_database  # n
 from sqlalchemy.orm import Session  # noqa: E402
 
 PASSWORD = "bench-password"
+EDITS_PER_RUN = 100
 
 
-def seed(url: str, documents_count: int = 100, edits_per_run: int = 100) -> tuple[int, list[int]]:
+def seed(url: str, documents_count: int = 100, edits_per_run: int = EDITS_PER_RUN) -> tuple[int, list[int]]:
     """A project with 100 documents, each with a finished run of pending edits."""
     engine = make_engine(url)
     words = [f"word{i}" for i in range(edits_per_run)]
@@ -95,33 +96,61 @@ def start_server(url: str, port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-def signed_in_client(base: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=10)
-    client.get("/login")
-    token = client.cookies["csrftoken"]
-    r = client.post("/login", data={"email": "writer@bench.test", "password": PASSWORD, "next": "/"},
-                    headers={"x-csrftoken": token})
-    assert r.status_code in (200, 303), r.text
-    client.headers["x-csrftoken"] = token
-    return client
+def signed_in_headers(base: str) -> dict[str, str]:
+    """Cookies and CSRF header of a signed-in writer, as a browser would send them."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        client.get("/login")
+        token = client.cookies["csrftoken"]
+        r = client.post("/login", data={"email": "writer@bench.test", "password": PASSWORD, "next": "/"},
+                        headers={"x-csrftoken": token})
+        assert r.status_code in (200, 303), r.text
+        cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    return {"Cookie": cookie, "x-csrftoken": token}
 
 
-def open_loop(make_request, rate: float, seconds: float, clients: list[httpx.Client]) -> tuple[list[float], int]:
+class Client:
+    """A keep-alive connection with little client-side CPU (the load runs on the same 2 cores)."""
+
+    def __init__(self, port: int, headers: dict[str, str]):
+        self.port, self.headers = port, headers
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, body: str | None = None, headers: dict | None = None) -> int:
+        all_headers = {**self.headers, **(headers or {})}
+        if body is not None:
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            self.conn.request(method, path, body=body, headers=all_headers)
+            response = self.conn.getresponse()
+            response.read()
+            return response.status
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            raise
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (from /proc), to report CPU per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_loop(make_request, rate: float, seconds: float, port: int, headers: dict) -> tuple[list[float], int]:
     """Send requests at a fixed rate whatever the latency; return latencies (ms) and errors."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
     local = threading.local()
-    pool_index = iter(range(10_000))
 
     def one(i: int) -> None:
         nonlocal errors
         if not hasattr(local, "client"):
-            local.client = clients[next(pool_index) % len(clients)]
+            local.client = Client(port, headers)
         start = time.perf_counter()
         try:
             ok = make_request(local.client, i)
-        except httpx.HTTPError:
+        except (http.client.HTTPException, OSError):
             ok = False
         elapsed = (time.perf_counter() - start) * 1000
         with lock:
@@ -139,13 +168,14 @@ def open_loop(make_request, rate: float, seconds: float, clients: list[httpx.Cli
     return latencies, errors
 
 
-def summary(name: str, latencies: list[float], errors: int, baseline_p99: float | None = None) -> float:
+def summary(name: str, latencies: list[float], errors: int, baseline_p99: float | None = None,
+            cpu_ms: float | None = None) -> float:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
     p99 = p(0.99)
     ratio = f"  p99 = {p99 / baseline_p99:.1f}x baseline" if baseline_p99 else ""
     print(f"{name:34s} n={len(ordered):5d} err={errors:3d}  p50={p(0.5):6.1f} ms  p95={p(0.95):6.1f} ms  "
-          f"p99={p99:6.1f} ms  mean={statistics.fmean(ordered):6.1f} ms{ratio}", flush=True)
+          f"p99={p99:6.1f} ms  server CPU {cpu_ms:4.1f} ms/req{ratio}", flush=True)
     return p99
 
 
@@ -155,6 +185,7 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1/postgres"))
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--profile", help="write a py-spy profile of the server during the decisions here")
     args = parser.parse_args()
 
     url = create_postgres_database(args.server, prefix="emend_bench")
@@ -164,28 +195,37 @@ def main() -> None:
         project_id, edit_ids = seed(url)
         port = free_port()
         proc = start_server(url, port)
-        base = f"http://127.0.0.1:{port}"
-        clients = [signed_in_client(base) for _ in range(8)]
+        headers = signed_in_headers(f"http://127.0.0.1:{port}")
         htmx = {"HX-Request": "true"}
 
+        def measured(name, make_request, rate, seconds, baseline=None):
+            before = cpu_seconds(proc.pid)
+            lat, err = open_loop(make_request, rate, seconds, port, headers)
+            cpu_ms = (cpu_seconds(proc.pid) - before) * 1000 / max(len(lat), 1)
+            return summary(name, lat, err, baseline, cpu_ms)
+
         # Warm up connections and code paths.
-        open_loop(lambda c, i: c.get("/healthz").status_code == 200, 50, 2, clients)
+        open_loop(lambda c, i: c.request("GET", "/healthz") == 200, 50, 2, port, headers)
+        base_p99 = measured("baseline GET /healthz", lambda c, i: c.request("GET", "/healthz") == 200,
+                            args.rate, args.seconds)
 
-        lat, err = open_loop(lambda c, i: c.get("/healthz").status_code == 200, args.rate, args.seconds, clients)
-        base_p99 = summary("baseline GET /healthz", lat, err)
+        def decide(c: Client, i: int) -> bool:
+            # Like many writers at once: consecutive requests go to different runs (one writer's own
+            # decisions on one run are seconds apart; the run row is locked while one is saved).
+            runs = len(edit_ids) // EDITS_PER_RUN
+            edit_id = edit_ids[(i % runs) * EDITS_PER_RUN + (i // runs) % EDITS_PER_RUN]
+            body = "decision=" + ("accept" if i % 2 else "reject")
+            return c.request("POST", f"/edits/{edit_id}/decide", body, htmx) == 200
 
-        def decide(c: httpx.Client, i: int) -> bool:
-            edit_id = edit_ids[(i * 37) % len(edit_ids)]  # spread over documents
-            r = c.post(f"/edits/{edit_id}/decide", data={"decision": "accept" if i % 2 else "reject"},
-                       headers=htmx)
-            return r.status_code == 200
-
-        lat, err = open_loop(decide, args.rate, args.seconds, clients)
-        summary("POST /edits/{id}/decide (htmx)", lat, err, base_p99)
-
-        lat, err = open_loop(lambda c, i: c.get(f"/projects/{project_id}").status_code == 200,
-                             20, min(args.seconds, 15), clients)
-        summary("GET /projects/{id} (100 rows)", lat, err, base_p99)
+        profiler = None
+        if args.profile:
+            profiler = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", args.profile, "-p",
+                                         str(proc.pid), "-d", str(int(args.seconds)), "--idle"])
+        measured("POST /edits/{id}/decide (htmx)", decide, args.rate, args.seconds, base_p99)
+        if profiler is not None:
+            profiler.wait()
+        measured("GET /projects/{id} (100 rows)", lambda c, i: c.request("GET", f"/projects/{project_id}") == 200,
+                 20, min(args.seconds, 15), base_p99)
     finally:
         if proc is not None:
             proc.terminate()

@@ -9,7 +9,7 @@ Anything a user may not see answers 404, so its existence does not leak.
 """
 from __future__ import annotations
 
-from sqlalchemy import false, select, true
+from sqlalchemy import false, literal, select, true
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound
@@ -57,14 +57,27 @@ def document_visibility(user: User, project: Project, role: str | None):
 def require_document(session: Session, user: User, document_id: int, *, write: bool = False) -> tuple[Document, str]:
     """The document if the user may see it (write=True: may revise it, i.e. owner or admin)."""
     document = session.get(Document, document_id)
-    if document is None or document.archived_at is not None:
+    if document is None:
         raise NotFound("No such document.")
     role = role_in(session, user, document.project_id)
-    if not can_see_document(user, document, role):
+    check_document(user, document, role, write=write)
+    return document, role
+
+
+def check_document(user: User, document: Document, role: str | None, *, write: bool = False) -> None:
+    """require_document for callers that loaded the document and the role themselves (hot paths)."""
+    if document.archived_at is not None or not can_see_document(user, document, role):
         raise NotFound("No such document.")
     if write and not (document.owner_id == user.id or role == "admin"):
         raise Forbidden("Only the document's writer or a project admin can change it.")
-    return document, role
+
+
+def member_role_column(user: User):
+    """The user's role as a column to join into a query on projects (site admins are admins)."""
+    if user.is_site_admin:
+        return literal("admin")
+    return (select(Membership.role).where(Membership.project_id == Project.id, Membership.user_id == user.id)
+            .correlate(Project).scalar_subquery())
 
 
 def require_site_admin(user: User) -> None:

@@ -5,6 +5,7 @@ from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.accounts import access
 from app.db import utcnow
@@ -25,14 +26,14 @@ def _check_decidable(run: Run, edit_version_id: int, document: Document) -> None
                        "the current version.")
 
 
-def _load_for_update(session: Session, edit_id: int) -> tuple[Edit, Run, Document, Project]:
+def _load_for_update(session: Session, edit_id: int, user: User) -> tuple[Edit, Run, Document, Project, str | None]:
     """The edit with its run, document and project in one query; the run and edit rows are locked.
 
     Every path that changes a run's edits locks the run row first (FOR UPDATE OF runs, edits),
     so a decision cannot slip in while apply_run builds the version, and the lock order is one."""
     session.flush()  # populate_existing would overwrite unflushed changes
     row = session.execute(
-        select(Edit, Run, Document, Project)
+        select(Edit, Run, Document, Project, access.member_role_column(user))
         .select_from(Run)
         .join(Edit, Edit.run_id == Run.id)
         .join(Document, Document.id == Run.document_id)
@@ -43,7 +44,12 @@ def _load_for_update(session: Session, edit_id: int) -> tuple[Edit, Run, Documen
     ).one_or_none()
     if row is None:
         raise NotFound("No such edit.")
-    return row.tuple()
+    edit, run, document, project, role = row.tuple()
+    # Link the rows loaded together, so edit.run.document.project needs no further queries.
+    set_committed_value(edit, "run", run)
+    set_committed_value(run, "document", document)
+    set_committed_value(document, "project", project)
+    return edit, run, document, project, role
 
 
 def _shown(edit: Edit) -> dict:
@@ -111,8 +117,8 @@ def _pending_count(session: Session, run_id: int) -> int:
 def decide_edit(session: Session, *, edit_id: int, user: User, decision: Decision, replacement: str | None = None,
                 comment: str | None = None, source: str = "human") -> Edit:
     """Accept, reject or modify one edit. The hot path: one locked load, one role lookup, one update."""
-    edit, run, document, project = _load_for_update(session, edit_id)
-    access.require_document(session, user, document.id, write=True)
+    edit, run, document, project, role = _load_for_update(session, edit_id, user)
+    access.check_document(user, document, role, write=True)
     _check_decidable(run, edit.version_id, document)
     changed = _decide_loaded(session, edit=edit, run=run, user=user, decision=decision,
                              replacement=replacement, comment=comment, source=source)
@@ -144,8 +150,8 @@ def decide_all(session: Session, *, run_id: int, user: User, decision: Literal["
 
 def comment_edit(session: Session, *, edit_id: int, user: User, comment: str) -> Edit:
     """A free-text comment on an edit (any time before its run is applied)."""
-    edit, run, document, _project = _load_for_update(session, edit_id)
-    access.require_document(session, user, document.id, write=True)
+    edit, run, document, _project, role = _load_for_update(session, edit_id, user)
+    access.check_document(user, document, role, write=True)
     _check_decidable(run, edit.version_id, document)
     comment = (comment or "").strip()
     if comment != edit.comment:

@@ -187,7 +187,7 @@ def test_the_locked_load_uses_for_update_on_postgresql(db, run, writer):
 
     db.execute = spy
     try:
-        _load_for_update(db, edit_id)
+        _load_for_update(db, edit_id, writer)
     finally:
         del db.execute
     assert len(captured) == 1 and "FOR UPDATE OF runs, edits" in captured[0]
