@@ -79,11 +79,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int) -> subprocess.Popen:
+def start_server(url: str, port: int, processes: int) -> subprocess.Popen:
     env = {**os.environ, "EMEND_DATABASE_URL": url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+         "--port", str(port), "--no-access-log", "--log-level", "warning", "--workers", str(processes)],
         cwd=str(ROOT), env=env)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -131,9 +131,13 @@ class Client:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (from /proc), to report CPU per request."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children's threads (from /proc), for CPU per request."""
+    total = 0.0
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def open_loop(make_request, rate: float, seconds: float, port: int, headers: dict) -> tuple[list[float], int]:
@@ -185,6 +189,8 @@ def main() -> None:
                                                            "postgresql+psycopg://postgres@127.0.0.1/postgres"))
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--web-processes", type=int, default=1,
+                        help="uvicorn worker processes (production runs several; each holds one GIL)")
     parser.add_argument("--profile", help="write a py-spy profile of the server during the decisions here")
     args = parser.parse_args()
 
@@ -194,7 +200,7 @@ def main() -> None:
         migrate(url)
         project_id, edit_ids = seed(url)
         port = free_port()
-        proc = start_server(url, port)
+        proc = start_server(url, port, args.web_processes)
         headers = signed_in_headers(f"http://127.0.0.1:{port}")
         htmx = {"HX-Request": "true"}
 
@@ -220,7 +226,7 @@ def main() -> None:
         profiler = None
         if args.profile:
             profiler = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", args.profile, "-p",
-                                         str(proc.pid), "-d", str(int(args.seconds)), "--idle"])
+                                         str(proc.pid), "-d", str(int(args.seconds)), "--gil"])
         measured("POST /edits/{id}/decide (htmx)", decide, args.rate, args.seconds, base_p99)
         if profiler is not None:
             profiler.wait()

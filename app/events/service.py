@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.db import utcnow
 from app.models import Event, User
 
 # Subjects are any ORM row; its table name (singular) becomes subject_kind.
@@ -29,7 +31,7 @@ def record(
     data: dict | None = None,
     source: str = "human",
     ip: str | None = None,
-) -> Event:
+) -> None:
     """Append one event in the caller's transaction (so it commits or rolls back with the action)."""
     subject_kind = subject_id = None
     if subject is not None:
@@ -47,7 +49,7 @@ def record(
             document_id = subject.id
         elif subject_kind == "run":
             run_id = subject.id
-    event = Event(
+    values = dict(
         kind=kind,
         actor_id=actor.id if actor is not None else None,
         source=source,
@@ -58,6 +60,8 @@ def record(
         subject_id=subject_id,
         ip=ip,
         data=data or {},
+        created_at=utcnow(),
     )
-    session.add(event)
-    return event
+    # A Core INSERT, not an ORM object: the log is write-only for the app, and skipping the unit
+    # of work keeps this off the hot path (a decision is one UPDATE and this INSERT).
+    session.execute(insert(Event), [values])
