@@ -119,15 +119,19 @@ class Client:
         all_headers = {**self.headers, **(headers or {})}
         if body is not None:
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        try:
-            self.conn.request(method, path, body=body, headers=all_headers)
-            response = self.conn.getresponse()
-            response.read()
-            return response.status
-        except (http.client.HTTPException, OSError):
-            self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            raise
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=all_headers)
+                response = self.conn.getresponse()
+                response.read()
+                return response.status
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # The server closed an idle keep-alive connection: reconnect once, as browsers do.
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def cpu_seconds(pid: int) -> float:
