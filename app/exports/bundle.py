@@ -27,6 +27,24 @@ def _json_default(value):
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
 
 
+class _HashingFile:
+    """A binary file that hashes what is written to it, so a large JSONL file is not read again."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class TableWriter:
     """One table's files. `write(row)` for dict rows; `write_jsonl_chunk` / `write_arrow` for the
     fast paths that produce encoded lines or Arrow tables themselves."""
@@ -39,9 +57,11 @@ class TableWriter:
         self._jsonl = None
         self._parquet: pq.ParquetWriter | None = None
         self._pending: list[dict] = []
+        self.digests: dict[Path, "hashlib._Hash"] = {}
         if jsonl:
             path = directory / (f"{name}.jsonl.gz" if gzip_ else f"{name}.jsonl")
-            raw = open(path, "wb", buffering=_BUFFER)
+            raw = _HashingFile(open(path, "wb", buffering=_BUFFER))
+            self.digests[path] = raw.digest
             self._jsonl = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if gzip_ else raw
             self._raw = raw
             self.paths.append(path)
@@ -120,7 +140,9 @@ class Bundle:
         for writer in self.tables.values():
             for path in writer.paths:
                 out.append({"name": path.name, "table": writer.name, "rows": writer.rows,
-                            "bytes": path.stat().st_size, "sha256": sha256_file(path)})
+                            "bytes": path.stat().st_size,
+                            "sha256": writer.digests[path].hexdigest() if path in writer.digests
+                            else sha256_file(path)})
         return out
 
 
