@@ -12,7 +12,11 @@ The same filters as `formats.events_query` apply, and the rows come in the same 
 """
 from __future__ import annotations
 
+import tempfile
+import threading
 from collections.abc import Callable
+
+import psycopg
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -22,6 +26,7 @@ from app.exports.bundle import TableWriter
 from app.exports.formats import Context, hmac_pads
 
 ROW_GROUP_ROWS = 50_000
+PARALLEL_MIN_IDS = 200_000  # below this, one COPY is quick enough
 _FLUSH = 1 << 20
 
 
@@ -92,24 +97,76 @@ def write_events(session: Session, ctx: Context, writer: TableWriter, progress: 
     with conn.cursor() as cur:
         cur.execute("SET LOCAL TimeZone = 'UTC'")  # row_to_json renders timestamps as +00:00
     if writer.wants_jsonl:
-        sql, params = events_sql(ctx, epoch_micros=False)
-        copy_sql = (f"COPY (SELECT {_json_line_sql(ctx)} FROM ({sql}) t) TO STDOUT "
-                    "WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')")
-        buffer = bytearray()
-        with conn.cursor() as cur, cur.copy(copy_sql, params) as copy:
-            for block in copy:
-                buffer += block
-                if len(buffer) >= _FLUSH:
-                    rows = buffer.count(b"\n")
-                    writer.write_jsonl_chunk(bytes(buffer), rows)
-                    buffer.clear()
-                    progress(rows)
-        if buffer:
-            rows = buffer.count(b"\n")
-            writer.write_jsonl_chunk(bytes(buffer), rows)
-            progress(rows)
+        _write_jsonl(session, conn, ctx, writer, progress)
     if writer.wants_parquet:
         _write_parquet(conn, ctx, writer, progress)
+
+
+def _copy_lines(conn, select_sql: str, params: dict, emit: Callable[[bytes, int], None]) -> None:
+    """COPY the JSON lines of `select_sql` and hand them on in blocks of about 1 MB."""
+    copy_sql = f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
+    buffer = bytearray()
+    with conn.cursor() as cur, cur.copy(copy_sql, params) as copy:
+        for block in copy:
+            buffer += block
+            if len(buffer) >= _FLUSH:
+                emit(bytes(buffer), buffer.count(b"\n"))
+                buffer.clear()
+    if buffer:
+        emit(bytes(buffer), buffer.count(b"\n"))
+
+
+def _write_jsonl(session: Session, conn, ctx: Context, writer: TableWriter, progress: Callable[[int], None]) -> None:
+    """Rendering JSON is PostgreSQL's slowest part, so a large log is rendered by two backends at
+    once: the newer half of the ids on a second connection that shares this transaction's
+    snapshot, spooled to a temporary file and appended after the older half (order is kept)."""
+    sql, params = events_sql(ctx, epoch_micros=False)
+    lines = f"SELECT {_json_line_sql(ctx)} FROM ({sql}) t"
+
+    def emit(chunk: bytes, rows: int) -> None:
+        writer.write_jsonl_chunk(chunk, rows)
+        progress(rows)
+
+    with conn.cursor() as cur:
+        low, high = cur.execute("SELECT min(id), max(id) FROM events").fetchone()
+    if low is None or high - low < PARALLEL_MIN_IDS:
+        _copy_lines(conn, lines, params, emit)
+        return
+    middle = (low + high) // 2
+    with conn.cursor() as cur:
+        snapshot = cur.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    newer = {**params, "split_id": middle}
+    spool = tempfile.TemporaryFile()
+    failure: list[BaseException] = []
+
+    def render_newer_half() -> None:
+        raw = session.get_bind().raw_connection()
+        try:
+            other = raw.driver_connection
+            other.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with other.cursor() as cur:
+                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the same rows as this transaction
+                cur.execute("SET LOCAL TimeZone = 'UTC'")
+            _copy_lines(other, f"{lines} WHERE t.id > %(split_id)s", newer, lambda chunk, _rows: spool.write(chunk))
+            other.rollback()
+        except BaseException as exc:  # reported in the main thread
+            failure.append(exc)
+        finally:
+            raw.driver_connection.isolation_level = None  # back to the pool as it came
+            raw.close()
+
+    helper = threading.Thread(target=render_newer_half, name="emend-export-newer-half")
+    helper.start()
+    try:
+        _copy_lines(conn, f"{lines} WHERE t.id <= %(split_id)s", {**params, "split_id": middle}, emit)
+    finally:
+        helper.join()
+    if failure:
+        raise failure[0]
+    spool.seek(0)
+    for block in iter(lambda: spool.read(_FLUSH), b""):
+        emit(block, block.count(b"\n"))
+    spool.close()
 
 
 class _CopyReader:
