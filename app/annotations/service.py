@@ -52,25 +52,25 @@ def _role_for_document(session: Session, user: User, document: Document) -> str 
     return None
 
 
+def _require_seen(session: Session, user: User, thing: Run | Version | None, what: str, annotate: bool) -> str:
+    """The user's role for a run or version of a document they may see (annotate: may label)."""
+    role = _role_for_document(session, user, thing.document) if thing is not None else None
+    if role is None:
+        raise NotFound(f"No such {what}.")
+    if annotate and role not in ANNOTATOR_ROLES:
+        raise Forbidden("Labelling needs the annotator or admin role in this project.")
+    return role
+
+
 def require_run(session: Session, user: User, run_id: int, *, annotate: bool = False) -> tuple[Run, str]:
     """The run if the user may see its trace (annotate=True: may also label it)."""
     run = session.get(Run, run_id)
-    role = _role_for_document(session, user, run.document) if run is not None else None
-    if run is None or role is None:
-        raise NotFound("No such run.")
-    if annotate and role not in ANNOTATOR_ROLES:
-        raise Forbidden("Labelling needs the annotator or admin role in this project.")
-    return run, role
+    return run, _require_seen(session, user, run, "run", annotate)
 
 
 def require_version(session: Session, user: User, version_id: int, *, annotate: bool = False) -> tuple[Version, str]:
     version = session.get(Version, version_id)
-    role = _role_for_document(session, user, version.document) if version is not None else None
-    if version is None or role is None:
-        raise NotFound("No such version.")
-    if annotate and role not in ANNOTATOR_ROLES:
-        raise Forbidden("Labelling needs the annotator or admin role in this project.")
-    return version, role
+    return version, _require_seen(session, user, version, "version", annotate)
 
 
 @dataclass
