@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -17,6 +18,7 @@ from app.config import ROOT, get_settings
 from app.errors import EmendError
 from app.web import is_htmx, templates
 
+SWAGGER_UI = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist
 FEATURES = ("accounts", "projects", "documents", "runs", "edits", "annotations", "events", "exports", "metrics")
 
 
@@ -38,7 +40,8 @@ def _error_response(request: Request, status: int, message: str):
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Emend", version="0.1.0", docs_url="/docs", openapi_url="/api/openapi.json")
+    # /docs is served below from vendored Swagger UI files: the default loads them from a CDN.
+    app = FastAPI(title="Emend", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
 
     # Order: the session must be decoded before CSRF looks for the session cookie.
     app.add_middleware(
@@ -96,6 +99,15 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": exc.errors()}, status_code=422)
         parts = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
         return _error_response(request, 422, "; ".join(parts) or "Invalid input.")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs():
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title="Emend API",
+            swagger_js_url=f"/static/vendor/{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/vendor/{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"/static/vendor/{SWAGGER_UI}/favicon-32x32.png",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
