@@ -118,15 +118,14 @@ def _refused(db, statement, match: str) -> None:
 
 def test_events_cannot_be_updated_or_deleted(db, make_user):
     user = make_user()
-    event = events.record(db, kind="test.guard", actor=user, data={"n": 1})
-    db.flush()
+    event_id = events.record(db, kind="test.guard", actor=user, data={"n": 1})
 
-    _refused(db, update(Event).where(Event.id == event.id).values(kind="test.changed"),
+    _refused(db, update(Event).where(Event.id == event_id).values(kind="test.changed"),
              "cannot be changed or deleted")
-    _refused(db, delete(Event).where(Event.id == event.id), "cannot be changed or deleted")
+    _refused(db, delete(Event).where(Event.id == event_id), "cannot be changed or deleted")
 
     db.expire_all()
-    assert db.scalar(select(Event.kind).where(Event.id == event.id)) == "test.guard"
+    assert db.scalar(select(Event.kind).where(Event.id == event_id)) == "test.guard"
 
 
 def test_versions_cannot_be_changed(db, writer_document):

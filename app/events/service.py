@@ -31,8 +31,9 @@ def record(
     data: dict | None = None,
     source: str = "human",
     ip: str | None = None,
-) -> None:
-    """Append one event in the caller's transaction (so it commits or rolls back with the action)."""
+) -> int:
+    """Append one event in the caller's transaction (so it commits or rolls back with the action);
+    returns its id."""
     subject_kind = subject_id = None
     if subject is not None:
         if subject.id is None:
@@ -64,4 +65,4 @@ def record(
     )
     # A Core INSERT, not an ORM object: the log is write-only for the app, and skipping the unit
     # of work keeps this off the hot path (a decision is one UPDATE and this INSERT).
-    session.execute(insert(Event), [values])
+    return session.execute(insert(Event).values(**values).returning(Event.id)).scalar_one()
