@@ -53,8 +53,9 @@ def make_engine(url: str, **kwargs) -> Engine:
             # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
             # writes fails with "database is locked" when another writer committed in between,
             # while this one simply waits (busy_timeout). The embedded default trades concurrent
-            # transactions for never losing a write; production runs on PostgreSQL.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # transactions for never losing a write; production runs on PostgreSQL. A long
+            # read-only transaction (an export) asks for DEFERRED so it holds no write lock.
+            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(SQLITE_BEGIN, 'IMMEDIATE')}")
 
         return engine
     kwargs.setdefault("pool_size", 20)
@@ -62,6 +63,9 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
+
+# Execution option: "DEFERRED" for a long read-only SQLite transaction (see make_engine).
+SQLITE_BEGIN = "emend_sqlite_begin"
 
 _engine: Engine | None = None
 SessionLocal = sessionmaker(autoflush=False, expire_on_commit=False)

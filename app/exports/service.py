@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import access
 from app.config import get_settings
-from app.db import session_scope, utcnow
+from app.db import SQLITE_BEGIN, session_scope, utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.events import service as events
 from app.exports import formats
@@ -520,6 +520,9 @@ def build_in_own_sessions(export_id: int, *, out_dir: str | Path | None = None) 
         if data.get_bind().dialect.name == "postgresql" and not data.in_transaction():
             # One snapshot for every table and file of the export.
             data.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        elif not data.in_transaction():
+            # SQLite: a read transaction that does not hold the write lock while progress commits.
+            data.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
         cleanup_expired(status)
         status.commit()
         build_export(data, export_id=export_id, status_session=status, out_dir=out_dir)
