@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.accounts import service
@@ -66,8 +67,14 @@ def require_scope(request: Request, scope: str) -> None:
         raise Forbidden(f"This API token lacks the {scope!r} scope.")
 
 
+# Declares bearer tokens in the OpenAPI spec (the Authorize button of /docs); the token itself
+# is read in _load_user, which also accepts the browser's session cookie.
+_bearer = HTTPBearer(auto_error=False, description="An API token from the API tokens page or `emend create-token`.")
+
+
 def scoped(scope: str):
-    def dependency(request: Request, user: CurrentUser) -> User:
+    def dependency(request: Request, user: CurrentUser,
+                   _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None) -> User:
         require_scope(request, scope)
         return user
     return Depends(dependency)

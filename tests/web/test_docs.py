@@ -11,3 +11,6 @@ def test_api_docs_load_only_local_assets(client):
         assert client.get(asset).status_code == 200, asset
     spec = client.get("/api/openapi.json").json()
     assert "/api/v1/edits/{edit_id}/decision" in spec["paths"]
+    # Bearer tokens are declared, so the page's Authorize button can send one.
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert {"HTTPBearer": []} in spec["paths"]["/api/v1/edits/{edit_id}/decision"]["post"]["security"]
