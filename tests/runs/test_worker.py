@@ -27,6 +27,17 @@ from tests.workers.conftest import (  # noqa: F401  (fixtures)
 pytestmark = pytest.mark.slow
 
 
+def wait_for_run(live: Live, run_id: int, proc) -> Run:
+    """The run with its stages and edits once it has left queued/running (the worker must live)."""
+    def finished():
+        with live.session() as s:
+            run = s.scalar(select(Run).where(Run.id == run_id)
+                           .options(selectinload(Run.stages), selectinload(Run.edits)))
+            return run if run.status not in service.ACTIVE_STATUSES else None
+
+    return wait_until(finished, timeout=120, proc=proc, what=f"run {run_id} to finish")
+
+
 def _run_end_to_end(app_db_url: str, broker_url: str, send_through, worker) -> None:  # noqa: F811
     send_through(broker_url)
     engine = make_engine(app_db_url)
@@ -38,13 +49,7 @@ def _run_end_to_end(app_db_url: str, broker_url: str, send_through, worker) -> N
             s.commit()  # only now is runs.execute sent
         proc = worker({"EMEND_DATABASE_URL": app_db_url, "EMEND_BROKER_URL": broker_url})
 
-        def finished():
-            with live.session() as s:
-                run = s.scalar(select(Run).where(Run.id == run_id)
-                               .options(selectinload(Run.stages), selectinload(Run.edits)))
-                return run if run.status not in service.ACTIVE_STATUSES else None
-
-        run = wait_until(finished, timeout=120, proc=proc, what=f"run {run_id} to finish")
+        run = wait_for_run(live, run_id, proc)
         assert run.status == "succeeded", run.error
         assert [(s.name, s.status) for s in run.stages] == [
             ("critique", "succeeded"), ("propose", "succeeded"), ("verify", "succeeded")]
@@ -111,13 +116,7 @@ def test_run_survives_a_worker_killed_mid_stage(tmp_path, monkeypatch, sqlite_ap
 
             second = worker({**env, "EMEND_RUN_STALE_SECONDS": "0"})
 
-            def finished():
-                with live.session() as s:
-                    run = s.scalar(select(Run).where(Run.id == run_id)
-                                   .options(selectinload(Run.stages), selectinload(Run.edits)))
-                    return run if run.status not in service.ACTIVE_STATUSES else None
-
-            run = wait_until(finished, timeout=120, proc=second, what=f"run {run_id} to resume and finish")
+            run = wait_for_run(live, run_id, second)
         finally:
             engine.dispose()
             monkeypatch.delenv("EMEND_MODEL_API_BASE")
