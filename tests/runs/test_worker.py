@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from app.config import get_settings
 from app.db import make_engine
-from app.models import Run, Stage
+from app.models import Run
 from app.runs import service
 from tests.fakes.openai_server import FakeOpenAIServer, Scripted, chat_reply
 from tests.helpers import wait_until
@@ -105,12 +105,11 @@ def test_run_survives_a_worker_killed_mid_stage(tmp_path, monkeypatch, sqlite_ap
             first = worker(env)
 
             def proposing():
-                with live.session() as s:
-                    names = s.scalars(select(Stage.name).where(Stage.run_id == run_id,
-                                                               Stage.status == "running")).all()
-                    return "propose" in names or None
+                # the propose request has reached the model (a "running" stage alone could be killed
+                # before its request was sent, and then the slow reply would go to the next worker)
+                return len(server.requests) >= 2 or None
 
-            wait_until(proposing, timeout=120, proc=first, what="the propose stage to start")
+            wait_until(proposing, timeout=120, proc=first, what="the propose request to reach the model")
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(10)
 
