@@ -16,7 +16,7 @@ from starlette_csrf import CSRFMiddleware
 from app.accounts.deps import LoginRequired
 from app.config import ROOT, get_settings
 from app.errors import EmendError
-from app.web import is_htmx, templates
+from app.web import compile_templates, is_htmx, templates
 
 SWAGGER_UI = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist
 FEATURES = ("accounts", "projects", "documents", "runs", "edits", "annotations", "events", "exports", "metrics")
@@ -40,6 +40,7 @@ def _error_response(request: Request, status: int, message: str):
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    compile_templates()
     # /docs is served below from vendored Swagger UI files: the default loads them from a CDN.
     app = FastAPI(title="Emend", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
 

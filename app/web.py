@@ -19,6 +19,13 @@ def _timefmt(value: datetime | None) -> str:
 templates.env.filters["time"] = _timefmt
 
 
+def compile_templates() -> None:
+    """Compile every template once (about 0.2 s), so the first requests after a start do not queue
+    behind compilation. Jinja caches them for the life of the process."""
+    for name in templates.env.list_templates(extensions=["html"]):
+        templates.env.get_template(name)
+
+
 def is_htmx(request: Request) -> bool:
     """A partial request from htmx (a boosted navigation wants the whole page)."""
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"

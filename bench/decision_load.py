@@ -227,6 +227,9 @@ def main() -> None:
             body = "decision=" + ("accept" if i % 2 else "reject")
             return c.request("POST", f"/edits/{edit_id}/decide", body, htmx) == 200
 
+        # Warm the decision path too (template compilation, statement caches), as a server in
+        # steady state would be; then measure.
+        open_loop(lambda c, i: decide(c, i + 500_000), 50, 2, port, headers)
         profiler = None
         if args.profile:
             profiler = subprocess.Popen(["py-spy", "record", "--format", "raw", "-o", args.profile, "-p",
