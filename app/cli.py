@@ -22,7 +22,9 @@ def migrate(url: str | None = None) -> None:
     command.upgrade(cfg, "head")
 
 
-def _worker_command(concurrency: int, pool: str) -> list[str]:
+def _worker_command(concurrency: int | None, pool: str) -> list[str]:
+    if concurrency is None:  # twice the model slots: threads doing database work keep the model busy
+        concurrency = 2 * max(1, get_settings().model_concurrency)
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "emend",
             "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
             "--without-gossip", "--without-mingle"]
@@ -130,11 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-demo", action="store_true", help="do not create the demo users and project")
     serve.add_argument("--no-worker", action="store_true", help="do not start a Celery worker alongside")
-    serve.add_argument("--concurrency", type=int, default=4, help="worker threads (parallel model calls)")
+    serve.add_argument("--concurrency", type=int, help="worker threads (default: 2 × EMEND_MODEL_CONCURRENCY)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a Celery worker")
-    worker.add_argument("--concurrency", type=int, default=4)
+    worker.add_argument("--concurrency", type=int, help="worker threads (default: 2 × EMEND_MODEL_CONCURRENCY)")
     worker.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
     worker.set_defaults(func=cmd_worker)
 

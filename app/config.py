@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # provider's usual variable (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...) does not apply.
     model_api_base: str | None = None
     model_api_key: str | None = None
+    # Requests in flight at once to one model, per worker process. A worker runs twice as many
+    # threads by default, so database work between stages never leaves a model slot idle.
+    model_concurrency: int = 4
     # A queued or running run with no stage activity for this long is re-sent to a worker when a
     # worker starts (its first worker was killed; the pipeline resumes after its last stage).
     run_stale_seconds: int = 900

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -67,6 +68,24 @@ class ModelError(Exception):
         self.status_code = status_code
 
 
+_slots: dict[tuple[str, str | None], threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def _slot(settings: ModelSettings) -> threading.BoundedSemaphore:
+    """The semaphore that caps this process's requests in flight to one model endpoint at
+    EMEND_MODEL_CONCURRENCY. Workers run more threads than that, so a run's database work between
+    stages overlaps other runs' model calls and the model stays busy up to its limit."""
+    key = (settings.model, settings.api_base)
+    with _slots_lock:
+        slot = _slots.get(key)
+        if slot is None:
+            from app.config import get_settings
+
+            slot = _slots[key] = threading.BoundedSemaphore(max(1, get_settings().model_concurrency))
+        return slot
+
+
 def _import_litellm():
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
@@ -81,7 +100,7 @@ def _import_litellm():
 def warm_up() -> None:
     """Pay litellm's import (5-10 s) and the reviser's dictionary load before the first run."""
     _import_litellm()
-    from app.llm.offline import find_edits, Instructions
+    from app.llm.offline import Instructions, find_edits
 
     find_edits("A warm up sentense.", Instructions.from_text(""), [])
 
@@ -235,15 +254,25 @@ def complete(
 
     attempts = 0
     total_attempts = 1 + max(0, settings.max_retries)
+    slot = None if is_offline(settings.model) else _slot(settings)  # the offline reviser runs in-process
+    queued = 0.0  # seconds spent waiting for a free slot: not the model's latency
     while True:
         attempts += 1
         try:
-            response = litellm.completion(**kwargs)
+            if slot is not None:
+                waiting = time.monotonic()
+                slot.acquire()
+                queued += time.monotonic() - waiting
+            try:
+                response = litellm.completion(**kwargs)
+            finally:
+                if slot is not None:
+                    slot.release()
             break
         except Exception as exc:  # litellm maps every provider error onto its exception types
             retry = _retryable(litellm, exc)
             if not retry or attempts >= total_attempts:
-                latency = int((time.monotonic() - started) * 1000)
+                latency = int((time.monotonic() - started - queued) * 1000)
                 reason = "gave up after" if retry else "failed on"
                 raise ModelError(
                     f"Model {settings.model} {reason} attempt {attempts}: {type(exc).__name__}: {_error_text(exc)}",
@@ -257,10 +286,11 @@ def complete(
     tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
     tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
     params["served_model"] = getattr(response, "model", None)
+    params["queued_ms"] = int(queued * 1000)
     result = CallResult(
         content=content, model=settings.model, tokens_in=tokens_in, tokens_out=tokens_out,
         cost=_cost(litellm, settings.model, response),
-        latency_ms=int((time.monotonic() - started) * 1000), attempts=attempts, cached=False, params=params,
+        latency_ms=int((time.monotonic() - started - queued) * 1000), attempts=attempts, cached=False, params=params,
     )
     if use_cache and content.strip():  # an empty answer is a failure worth retrying later, not caching
         cache.put(key, settings.model, {"content": content, "tokens_in": tokens_in, "tokens_out": tokens_out,

@@ -8,8 +8,9 @@ Usage:
         ...
         server.requests  # the JSON bodies received, in order
 
-Each POST /v1/chat/completions pops the next scripted response; when the queue is empty the
-server answers 500 so a test that under-scripts fails loudly.
+Each POST /v1/chat/completions pops the next scripted response; when the queue is empty it asks
+`responder` (request JSON -> Scripted) if one was given, else answers 500 so a test that
+under-scripts fails loudly. `server.timings` holds each request's (arrived, answered) monotonic times.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -56,8 +58,10 @@ def error_body(message: str, kind: str = "server_error") -> dict:
 
 
 class FakeOpenAIServer:
-    def __init__(self) -> None:
+    def __init__(self, responder: Callable[[dict], Scripted] | None = None) -> None:
         self.queue: deque[Scripted] = deque()
+        self.responder = responder
+        self.timings: list[tuple[float, float]] = []
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._lock = threading.Lock()
@@ -82,11 +86,15 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle's algorithm the body would wait
+            # for the client's delayed ACK (40 ms), which real model servers do not add.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep pytest output clean
                 pass
 
             def do_POST(self):
+                arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 try:
@@ -96,7 +104,9 @@ class FakeOpenAIServer:
                 with server._lock:
                     server.requests.append(payload)
                     server.headers.append(dict(self.headers))
-                    scripted = server.queue.popleft() if server.queue else Scripted(
+                    scripted = server.queue.popleft() if server.queue else None
+                if scripted is None:
+                    scripted = server.responder(payload) if server.responder else Scripted(
                         status=500, body=error_body("no scripted response left"))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     scripted = Scripted(status=404, body=error_body(f"unknown path {self.path}", "not_found"))
@@ -114,6 +124,8 @@ class FakeOpenAIServer:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up; that is the point of a delayed reply
+                with server._lock:
+                    server.timings.append((arrived, time.monotonic()))
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True  # a handler still sleeping must not block shutdown

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +164,38 @@ def test_only_the_llm_package_imports_litellm():
         if "import litellm" in source or "from litellm" in source:
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_requests_in_flight_to_one_model_are_capped(monkeypatch):
+    """EMEND_MODEL_CONCURRENCY bounds a process's requests to one model; the time a call waits for
+    a slot is kept apart from the model's latency."""
+    from app.config import get_settings
+
+    monkeypatch.setenv("EMEND_MODEL_CONCURRENCY", "2")
+    get_settings.cache_clear()
+
+    def slow(payload: dict) -> Scripted:
+        reply = chat_reply('{"edits": []}')
+        reply.delay = 0.3
+        return reply
+
+    try:
+        with FakeOpenAIServer(responder=slow) as slow_server:
+            settings = ModelSettings(model="openai/fake-model", api_base=slow_server.base_url, cache=False,
+                                     max_retries=0)
+            results: list[CallResult] = []
+            threads = [threading.Thread(target=lambda: results.append(complete(MESSAGES, settings)))
+                       for _ in range(5)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            timings = sorted(slow_server.timings)
+    finally:
+        get_settings.cache_clear()
+    assert len(results) == 5
+    peak = max(sum(1 for a, b in timings if a <= start < b) for start, _end in timings)
+    assert peak == 2
+    queued = sorted(r.params["queued_ms"] for r in results)
+    assert queued[:2] == [0, 0] and queued[-1] >= 500  # the fifth call waited for two rounds
+    assert all(250 <= r.latency_ms < 1000 for r in results)  # the model's own time, not the wait
