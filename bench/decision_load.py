@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("EMEND_SECRET_KEY", "bench-secret")
 
-from app.accounts import service as accounts  # noqa: E402
-from app.cli import migrate  # noqa: E402
-from app.db import make_engine  # noqa: E402
-from app.documents import service as documents  # noqa: E402
-from app.models import Edit, Run  # noqa: E402
-from tests.conftest import create_postgres_database, drop_postgres_database  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.orm import Session
+
+from app.accounts import service as accounts
+from app.cli import migrate
+from app.db import make_engine
+from app.documents import service as documents
+from app.models import Edit, Run
+from tests.conftest import create_postgres_database, drop_postgres_database
 
 PASSWORD = "bench-password"
 EDITS_PER_RUN = 100
@@ -179,7 +180,7 @@ def open_loop(make_request, rate: float, seconds: float, port: int, headers: dic
 def summary(name: str, latencies: list[float], errors: int, baseline_p99: float | None = None,
             cpu_ms: float | None = None) -> float:
     ordered = sorted(latencies)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
     p99 = p(0.99)
     ratio = f"  p99 = {p99 / baseline_p99:.1f}x baseline" if baseline_p99 else ""
     print(f"{name:34s} n={len(ordered):5d} err={errors:3d}  p50={p(0.5):6.1f} ms  p95={p(0.95):6.1f} ms  "

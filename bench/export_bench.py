@@ -49,11 +49,10 @@ def _child_copy(url: str, out: str) -> dict:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     start = time.perf_counter()
     rows = 0
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur, open(out, "wb") as fh:
-        with cur.copy(COPY_SQL) as copy:
-            for block in copy:
-                fh.write(block)
-                rows += 1
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur, open(out, "wb") as fh, cur.copy(COPY_SQL) as copy:
+        for block in copy:
+            fh.write(block)
+            rows += 1
     return {"seconds": time.perf_counter() - start, "rows": rows, "bytes": os.path.getsize(out)}
 
 

@@ -54,7 +54,7 @@ def main() -> None:
     edits = json.loads(respond(propose))["edits"]
     verify = verify_messages(text=text, edits=edits)
     for label, messages in (("propose", propose), ("critique", critique), ("verify", verify)):
-        seconds = best_of(lambda: cold(messages))
+        seconds = best_of(lambda messages=messages: cold(messages))
         print(f"{label:9s} {seconds:6.3f} s  {10_000 / seconds:>10,.0f} words/s  {seconds / baseline:6.1f}x baseline")
 
     # Worst case: every 10th word an unknown lowercase token never seen before.

@@ -1,7 +1,6 @@
 """Thin Celery tasks: take ids, open one session, call app services."""
-from workers.celery_app import celery_app
-
 from app.db import session_scope
+from workers.celery_app import celery_app
 
 
 @celery_app.task(name="system.ping")

@@ -50,19 +50,19 @@ def record(
             document_id = subject.id
         elif subject_kind == "run":
             run_id = subject.id
-    values = dict(
-        kind=kind,
-        actor_id=actor.id if actor is not None else None,
-        source=source,
-        project_id=project_id,
-        document_id=document_id,
-        run_id=run_id,
-        subject_kind=subject_kind,
-        subject_id=subject_id,
-        ip=ip,
-        data=data or {},
-        created_at=utcnow(),
-    )
+    values = {
+        "kind": kind,
+        "actor_id": actor.id if actor is not None else None,
+        "source": source,
+        "project_id": project_id,
+        "document_id": document_id,
+        "run_id": run_id,
+        "subject_kind": subject_kind,
+        "subject_id": subject_id,
+        "ip": ip,
+        "data": data or {},
+        "created_at": utcnow(),
+    }
     # A Core INSERT, not an ORM object: the log is write-only for the app, and skipping the unit
     # of work keeps this off the hot path (a decision is one UPDATE and this INSERT).
     return session.execute(insert(Event).values(**values).returning(Event.id)).scalar_one()

@@ -57,10 +57,10 @@ class TableWriter:
         self._jsonl = None
         self._parquet: pq.ParquetWriter | None = None
         self._pending: list[dict] = []
-        self.digests: dict[Path, "hashlib._Hash"] = {}
+        self.digests: dict[Path, hashlib._Hash] = {}
         if jsonl:
             path = directory / (f"{name}.jsonl.gz" if gzip_ else f"{name}.jsonl")
-            raw = _HashingFile(open(path, "wb", buffering=_BUFFER))
+            raw = _HashingFile(open(path, "wb", buffering=_BUFFER))  # noqa: SIM115 - closed by close()
             self.digests[path] = raw.digest
             self._jsonl = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) if gzip_ else raw
             self._raw = raw

@@ -54,7 +54,7 @@ def _parse_when(value, *, end: bool) -> datetime | None:
     else:
         text = str(value).strip()
         try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(text)
         except ValueError:
             raise Invalid(f"Not a date: {text!r}; use YYYY-MM-DD or an ISO 8601 time.") from None
         if end and len(text) == 10:

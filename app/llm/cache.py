@@ -48,9 +48,9 @@ class DbResponseCache:
         return copy.deepcopy(entry.response) if entry is not None else None
 
     def put(self, key: str, model: str, response: dict) -> None:
-        from app.models import LlmCacheEntry
-
         from sqlalchemy.exc import IntegrityError
+
+        from app.models import LlmCacheEntry
 
         try:
             with self.session.begin_nested():  # two workers may store the same answer at once

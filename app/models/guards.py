@@ -18,10 +18,10 @@ _SPAN_OK = (
 _POSTGRES_CREATE = [
     """CREATE FUNCTION emend_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN RAISE EXCEPTION 'rows of % cannot be changed or deleted', TG_TABLE_NAME; END $$""",
-    "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
-    "FOR EACH ROW EXECUTE FUNCTION emend_refuse_change()",
-    "CREATE TRIGGER versions_immutable BEFORE UPDATE OR DELETE ON versions "
-    "FOR EACH ROW EXECUTE FUNCTION emend_refuse_change()",
+    ("CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+    "FOR EACH ROW EXECUTE FUNCTION emend_refuse_change()"),
+    ("CREATE TRIGGER versions_immutable BEFORE UPDATE OR DELETE ON versions "
+    "FOR EACH ROW EXECUTE FUNCTION emend_refuse_change()"),
     f"""CREATE FUNCTION emend_check_edit_span() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          IF NOT EXISTS ({_SPAN_OK}) THEN
@@ -29,8 +29,8 @@ _POSTGRES_CREATE = [
          END IF;
          RETURN NEW;
        END $$""",
-    'CREATE TRIGGER edits_span_in_version BEFORE INSERT OR UPDATE OF start, "end", original, version_id '
-    "ON edits FOR EACH ROW EXECUTE FUNCTION emend_check_edit_span()",
+    ('CREATE TRIGGER edits_span_in_version BEFORE INSERT OR UPDATE OF start, "end", original, version_id '
+    "ON edits FOR EACH ROW EXECUTE FUNCTION emend_check_edit_span()"),
 ]
 _POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS edits_span_in_version ON edits",

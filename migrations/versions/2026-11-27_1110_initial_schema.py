@@ -4,11 +4,11 @@ Revision ID: da2bc9154f3e
 Revises: 
 Create Date: 2026-11-27 11:10:00.158950
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import app.models.base
 from app.models.guards import create_guards, drop_guards
-
 
 revision = 'da2bc9154f3e'
 down_revision = None

@@ -6,6 +6,7 @@ transaction must not hold the write lock, or progress could never be saved.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -42,7 +43,7 @@ def test_background_build_saves_progress_and_finishes(committed_engine, tmp_path
         with Session(committed_engine) as s:
             export = s.get(Export, export_id)
             assert export.status == "succeeded", export.error
-            kinds = [json.loads(line)["kind"] for line in open(f"{export.path}/data.jsonl")]
+            kinds = [json.loads(line)["kind"] for line in Path(export.path, "data.jsonl").read_text().splitlines()]
         assert "document.created" in kinds and export.rows_written == len(kinds)
     finally:
         get_settings.cache_clear()
