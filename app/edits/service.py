@@ -39,7 +39,7 @@ def _load_for_update(session: Session, edit_id: int, user: User) -> tuple[Edit, 
         .join(Document, Document.id == Run.document_id)
         .join(Project, Project.id == Document.project_id)
         .where(Edit.id == edit_id)
-        .with_for_update(of=(Run, Edit))
+        .with_for_update(of=(Run, Edit))  # PostgreSQL locks in this order: the run first (test_lock_order)
         .execution_options(populate_existing=True)  # the values as of the lock, not the identity map's
     ).one_or_none()
     if row is None:
