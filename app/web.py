@@ -16,7 +16,16 @@ def _timefmt(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
+_WHITESPACE_SIGNS = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})
+
+
+def _visible_whitespace(value: str) -> str:
+    """A span that is only whitespace (a spacing edit) drawn with visible signs in the edit list."""
+    return value.translate(_WHITESPACE_SIGNS) if value and not value.strip() else value
+
+
 templates.env.filters["time"] = _timefmt
+templates.env.filters["visible_whitespace"] = _visible_whitespace
 
 
 def compile_templates() -> None:
