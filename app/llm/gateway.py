@@ -215,8 +215,8 @@ def complete(
     cache: ResponseCache | None = None,
 ) -> CallResult:
     """Call the model once (with retries) and return its answer and accounting."""
+    litellm = _import_litellm()  # seconds on first use: not the model's latency
     started = time.monotonic()
-    litellm = _import_litellm()
     response_format = _response_format(litellm, settings.model, json_schema)
     key_params = {"temperature": settings.temperature, "max_tokens": settings.max_tokens,
                   "response_format": response_format, "api_base": settings.api_base}
