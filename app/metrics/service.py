@@ -1,5 +1,6 @@
-"""Project metrics (PRODUCT §5): acceptance by revision depth, intent, model and person; runs,
-edits per run, where loops stop, time to decide. Aggregated in SQL, one grouped query each.
+"""Project metrics (PRODUCT §5): acceptance by revision depth, intent, model and person, and with
+or without the writer's feedback; runs, edits per run, where loops stop, time to decide, repeats
+of rejected edits the filter dropped. Aggregated in SQL, one grouped query each.
 
 Only people's decisions count: a shadow-user prediction (decision_source "ai") is undecided
 until a person confirms it, exactly as on the review page.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import access
@@ -49,10 +50,12 @@ class ProjectMetrics:
     by_intent: list[Breakdown]
     by_model: list[Breakdown]
     by_person: list[Breakdown] | None  # admins only
+    by_feedback: list[Breakdown]  # runs started with the writer's feedback, and without
     runs_by_status: dict[str, int]
     edits_per_run: float | None
     loops: list[dict] = field(default_factory=list)  # per stop reason: documents, mean depth
     median_seconds_to_decide: float | None = None
+    repeats_dropped: int = 0  # proposals the do-not-repeat filter removed (Feedback Friction)
 
     def as_dict(self) -> dict:
         return {
@@ -61,6 +64,8 @@ class ProjectMetrics:
             "acceptance_by_intent": [b.as_dict() for b in self.by_intent],
             "acceptance_by_model": [b.as_dict() for b in self.by_model],
             "acceptance_by_person": None if self.by_person is None else [b.as_dict() for b in self.by_person],
+            "acceptance_by_feedback": [b.as_dict() for b in self.by_feedback],
+            "repeats_dropped": self.repeats_dropped,
             "runs_by_status": self.runs_by_status,
             "edits_per_run": self.edits_per_run,
             "loops": self.loops,
@@ -97,6 +102,9 @@ def project_metrics(session: Session, *, user: User, project_id: int) -> Project
                            key=lambda b: -b.decided)
         by_person = [b for b in by_person if b.key != "—" or b.decided]  # not yet decided by anyone
 
+    with_feedback = case((Run.feedback != "", "with feedback"), else_="without feedback")
+    by_feedback = sorted(_breakdown(session, project.id, with_feedback), key=lambda b: b.key, reverse=True)
+
     runs_by_status = dict(session.execute(
         select(Run.status, func.count()).where(Run.project_id == project.id).group_by(Run.status)).all())
     finished = runs_by_status.get("succeeded", 0)
@@ -111,7 +119,9 @@ def project_metrics(session: Session, *, user: User, project_id: int) -> Project
     return ProjectMetrics(
         project_id=project.id, by_depth=by_depth, by_intent=by_intent, by_model=by_model, by_person=by_person,
         runs_by_status=runs_by_status, edits_per_run=(edits / finished) if finished else None, loops=loops,
-        median_seconds_to_decide=_median_seconds_to_decide(session, project),
+        median_seconds_to_decide=_median_seconds_to_decide(session, project), by_feedback=by_feedback,
+        repeats_dropped=session.scalar(select(func.coalesce(func.sum(Run.dropped_repeats), 0))
+                                       .where(Run.project_id == project.id)) or 0,
     )
 
 

@@ -32,6 +32,7 @@ def decided(db, doc, writer):
                       user=writer)
     predicted = next(e for e in second.edits if e.original == "happy")
     predicted.status, predicted.decision_source = "accepted", "ai"
+    second.feedback, second.dropped_repeats = "Keep the tone plain.", 2
     db.flush()
     return first, second
 
@@ -51,6 +52,9 @@ def test_acceptance_by_depth_intent_and_model(db, decided, writer, project):
     assert m.edits_per_run == 2.5
     assert 59 <= m.median_seconds_to_decide < 600
     assert m.loops == [{"stop_reason": "going on", "documents": 1, "mean_depth": 1.0}]
+    feedback = {b.key: (b.decided, b.pending, b.acceptance) for b in m.by_feedback}
+    assert feedback == {"without feedback": (3, 0, pytest.approx(2 / 3)), "with feedback": (0, 2, None)}
+    assert m.repeats_dropped == 2
 
 
 def test_per_person_only_for_admins(db, decided, writer, site_admin, project, member, make_user):
@@ -72,5 +76,6 @@ def test_metrics_page_and_api(db, decided, writer, project, client, make_user):
     data = client.get(f"/api/v1/projects/{project.id}/metrics", headers=api_headers(db, writer, ["read"])).json()
     assert data["acceptance_by_depth"][0]["acceptance"] == pytest.approx(2 / 3)
     assert data["acceptance_by_person"] is None and data["runs_by_status"] == {"succeeded": 2}
+    assert data["repeats_dropped"] == 2 and len(data["acceptance_by_feedback"]) == 2
     other = client.get(f"/api/v1/projects/{project.id}/metrics", headers=api_headers(db, make_user(), ["read"]))
     assert other.status_code == 404
