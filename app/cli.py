@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from app.config import ROOT, get_settings
 
@@ -22,12 +23,19 @@ def migrate(url: str | None = None) -> None:
     command.upgrade(cfg, "head")
 
 
-def _worker_command(concurrency: int | None, pool: str) -> list[str]:
+BEAT_SCHEDULE_FILE = "var/celerybeat-schedule"  # beat's record of when each sweep last ran
+
+
+def _worker_command(concurrency: int | None, pool: str, *, beat: bool = False) -> list[str]:
     if concurrency is None:  # twice the model slots: threads doing database work keep the model busy
         concurrency = 2 * max(1, get_settings().model_concurrency)
-    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "emend",
-            "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
-            "--without-gossip", "--without-mingle"]
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "emend",
+               "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
+               "--without-gossip", "--without-mingle"]
+    if beat:  # the periodic sweeps, in this worker: right when it is the only one
+        Path(BEAT_SCHEDULE_FILE).parent.mkdir(parents=True, exist_ok=True)
+        command += ["--beat", "--schedule", BEAT_SCHEDULE_FILE]
+    return command
 
 
 def cmd_serve(args) -> int:
@@ -43,7 +51,7 @@ def cmd_serve(args) -> int:
     if not args.no_worker:
         # Same working directory as the web server, so relative SQLite paths and .env match.
         # The only worker of this server: any run still queued or running was left by the last one.
-        worker = subprocess.Popen(_worker_command(args.concurrency, "threads"),
+        worker = subprocess.Popen(_worker_command(args.concurrency, "threads", beat=True),
                                   env={**os.environ, "EMEND_RUN_STALE_SECONDS": "0"})
     url = f"http://{args.host}:{args.port}"
     print(f"\nEmend is serving at {url}\n", flush=True)
@@ -73,7 +81,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    os.execv(sys.executable, _worker_command(args.concurrency, args.pool))
+    os.execv(sys.executable, _worker_command(args.concurrency, args.pool, beat=args.beat))
+    return 0  # pragma: no cover
+
+
+def cmd_beat(args) -> int:
+    Path(BEAT_SCHEDULE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
+                              "--schedule", BEAT_SCHEDULE_FILE, "--loglevel", "INFO"])
     return 0  # pragma: no cover
 
 
@@ -138,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker")
     worker.add_argument("--concurrency", type=int, help="worker threads (default: 2 × EMEND_MODEL_CONCURRENCY)")
     worker.add_argument("--pool", default="threads", choices=["threads", "prefork", "solo"])
+    worker.add_argument("--beat", action="store_true",
+                        help="also run the periodic sweeps (idle queue claims, expired exports); one worker only")
     worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("beat", help="run the periodic sweeps (one per deployment)").set_defaults(func=cmd_beat)
 
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
 

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # worker starts (its first worker was killed; the pipeline resumes after its last stage).
     run_stale_seconds: int = 900
     demo_password: str = "emend-demo"
+    # How often beat releases idle queue claims (expired exports: every tenth time).
+    sweep_seconds: float = 60.0
 
     max_document_chars: int = 200_000
     max_upload_bytes: int = 1_000_000

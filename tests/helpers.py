@@ -25,7 +25,8 @@ def process_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_worker(env: dict[str, str], *, concurrency: int = 2, log_path: Path | None = None) -> subprocess.Popen:
+def start_worker(env: dict[str, str], *, concurrency: int = 2, log_path: Path | None = None,
+                 beat: bool = False) -> subprocess.Popen:
     """Start a real Celery worker on the `emend` queue. `env` must carry EMEND_DATABASE_URL and
     EMEND_BROKER_URL. Its output goes to `proc.log_path` (see `output`). Stop it with
     `stop_process`."""
@@ -34,6 +35,8 @@ def start_worker(env: dict[str, str], *, concurrency: int = 2, log_path: Path | 
     command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
                "-c", str(concurrency), "-Q", "emend", "--loglevel", "INFO",
                "--without-heartbeat", "--without-gossip", "--without-mingle"]
+    if beat:  # the periodic sweeps, embedded, as `emend serve` runs them
+        command += ["--beat", "--schedule", str(Path(log_path).with_suffix(".beat"))]
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(command, cwd=str(ROOT), env=process_env(env), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

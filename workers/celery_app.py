@@ -35,6 +35,12 @@ def make_celery() -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_default_queue="emend",
+        # Sweeps that must happen even when nobody opens the page that would do them: run by
+        # `celery beat` (`emend serve` embeds it in its worker; compose runs a beat service).
+        beat_schedule={
+            "release-idle-claims": {"task": "maintenance.release_idle_claims", "schedule": settings.sweep_seconds},
+            "expire-exports": {"task": "maintenance.expire_exports", "schedule": 10 * settings.sweep_seconds},
+        },
     )
     return app
 

@@ -193,6 +193,15 @@ def release_idle_claims(session: Session, *, queue: Queue) -> int:
     return len(idle)
 
 
+def release_all_idle_claims(session: Session) -> int:
+    """The periodic sweep (Celery beat): idle claims of every queue that has open claims."""
+    queues = session.scalars(
+        select(Queue).where(Queue.id.in_(
+            select(QueueItem.queue_id).join(QueueClaim, QueueClaim.item_id == QueueItem.id)
+            .where(QueueClaim.submitted_at.is_(None), QueueClaim.released_at.is_(None))))).all()
+    return sum(release_idle_claims(session, queue=queue) for queue in queues)
+
+
 def _live_claim(session: Session, queue: Queue, user: User) -> QueueClaim | None:
     return session.scalar(
         select(QueueClaim).join(QueueItem, QueueItem.id == QueueClaim.item_id)

@@ -90,6 +90,32 @@ def test_idle_claim_is_released_after_the_timeout(db, world, three):
     assert queues.next_item(db, queue_id=queue.id, user=c) is None
 
 
+def test_the_periodic_sweep_releases_idle_claims_of_every_queue(db, world, three):
+    """What beat runs every minute: no one has to ask for an item for an idle claim to go back."""
+    a, b, _c = three
+    first = _queue(db, world, three, overlap=1, claim_timeout_seconds=60)
+    second = _queue(db, world, three, overlap=1, claim_timeout_seconds=600)
+    idle = queues.next_item(db, queue_id=first.id, user=a)
+    fresh = queues.next_item(db, queue_id=second.id, user=b)
+    idle.claimed_at = fresh.claimed_at = utcnow() - timedelta(seconds=120)  # past the first's timeout only
+    db.flush()
+    assert queues.release_all_idle_claims(db) == 1
+    db.refresh(idle)
+    db.refresh(fresh)
+    assert idle.released_at is not None and fresh.released_at is None
+    assert db.get(QueueItem, idle.item_id).active_claims == 0
+    assert queues.release_all_idle_claims(db) == 0  # nothing left to release
+
+
+def test_beat_schedules_registered_sweeps():
+    import workers.tasks  # noqa: F401 - registers the tasks
+    from workers.celery_app import celery_app
+
+    scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    assert scheduled == {"maintenance.release_idle_claims", "maintenance.expire_exports"}
+    assert scheduled <= set(celery_app.tasks)
+
+
 def test_labelling_keeps_a_claim_alive(db, world, three):
     a, b, _ = three
     queue = _queue(db, world, three, overlap=1, claim_timeout_seconds=60)
