@@ -4,7 +4,8 @@
   hands over a few thousand lines at a time as one bytea value (`string_agg` over an id range);
   two backends sharing one snapshot render alternate ranges, written in id order.
 - Parquet: COPY … CSV is parsed by pyarrow's streaming CSV reader (C++) into record batches that
-  go to the ParquetWriter in row groups.
+  go to the ParquetWriter in row groups (one backend: Python's per-row COPY messages, not the
+  database, are the limit there, so two backends do not help).
 
 Pseudonyms are computed in SQL as HMAC-SHA256 over the built-in sha256() with the padded keys
 from `formats.hmac_pads`, so they equal `formats.pseudonym` without a database extension.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pyarrow as pa
@@ -106,40 +107,42 @@ def write_events(session: Session, ctx: Context, writer: TableWriter, progress: 
 
 
 def _write_jsonl(session: Session, conn, ctx: Context, writer: TableWriter, progress: Callable[[int], None]) -> None:
-    """The lines are rendered by PostgreSQL, RANGE_IDS ids per query, each answer one bytea block.
-
-    Rendering JSON is PostgreSQL's slowest part, so a large log is rendered by two backends at
-    once: two helper connections sharing this transaction's snapshot render alternate ranges
-    ahead of time, while this thread writes the blocks in id order."""
+    """The lines are rendered by PostgreSQL, RANGE_IDS ids per query, each answer one bytea block."""
     sql, params = events_sql(ctx, epoch_micros=False, id_range=True)
     # The aggregate takes the lines in the subquery's id order (an ORDER BY inside string_agg would
     # sort the rendered lines again, ~40 % more work); tests check the order.
     block_sql = (f"SELECT count(*), convert_to(string_agg({_json_line_sql(ctx)}, E'\\n') || E'\\n', "
                  f"'UTF8') FROM ({sql}) t")
-    with conn.cursor() as cur:
-        low, high = cur.execute("SELECT min(id), max(id) FROM events").fetchone()
-    if low is None:
-        return
-    ranges = [(start, min(start + RANGE_IDS, high)) for start in range(low - 1, high, RANGE_IDS)]
 
     def render(cursor, lo: int, hi: int) -> tuple[int, bytes | None]:
         return cursor.execute(block_sql, {**params, "after_id": lo, "last_id": hi}).fetchone()
 
-    def emit(rows: int, block: bytes | None) -> None:
+    for rows, block in _in_id_order(session, conn, RANGE_IDS, render):
         if rows:
             writer.write_jsonl_chunk(block, rows)
             progress(rows)
 
+
+def _in_id_order(session: Session, conn, step: int, render) -> Iterator:
+    """`render(cursor, after_id, last_id)` for consecutive id ranges of `step` ids, in order.
+
+    A large log is rendered by two backends at once: two helper connections sharing this
+    transaction's snapshot render alternate ranges ahead of time, while the caller writes."""
+    with conn.cursor() as cur:
+        low, high = cur.execute("SELECT min(id), max(id) FROM events").fetchone()
+    if low is None:
+        return
+    ranges = [(start, min(start + step, high)) for start in range(low - 1, high, step)]
     with conn.cursor(binary=True) as cur:  # a binary bytea answer is the raw bytes
         if high - low < PARALLEL_MIN_IDS:
             for lo, hi in ranges:
-                emit(*render(cur, lo, hi))
+                yield render(cur, lo, hi)
             return
         snapshot = cur.execute("SELECT pg_export_snapshot()").fetchone()[0]
     helpers = [_RangeHelper(session, snapshot, render, ranges[k::2]) for k in (0, 1)]
     try:
         for i in range(len(ranges)):
-            emit(*helpers[i % 2].next())
+            yield helpers[i % 2].next()
     finally:
         for helper in helpers:
             helper.stop()
