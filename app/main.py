@@ -34,7 +34,7 @@ def _error_response(request: Request, status: int, message: str):
         return templates.TemplateResponse(request, "components/flash.html", {"message": message, "level": "error"},
                                           status_code=status, headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
     return templates.TemplateResponse(request, "error.html", {"message": message, "status": status,
-                                                              "user": getattr(request.state, "user", None)},
+                                                              "user": getattr(request.state, "signed_in", None)},
                                       status_code=status)
 
 

@@ -10,6 +10,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.config import ROOT
 
 templates = Jinja2Blocks(directory=str(ROOT / "templates"))
+templates.env.auto_reload = False  # see compile_templates
 
 
 def _timefmt(value: datetime | None) -> str:
@@ -30,7 +31,9 @@ templates.env.filters["visible_whitespace"] = _visible_whitespace
 
 def compile_templates() -> None:
     """Compile every template once (about 0.2 s), so the first requests after a start do not queue
-    behind compilation. Jinja caches them for the life of the process."""
+    behind compilation. Templates are not reloaded from disk afterwards: like the Python code, a
+    changed template takes effect at the next start (a template reloaded under older code could
+    call a filter that process does not have)."""
     for name in templates.env.list_templates(extensions=["html"]):
         templates.env.get_template(name)
 

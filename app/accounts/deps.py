@@ -1,6 +1,7 @@
 """Request dependencies: the database session and the signed-in user (cookie or bearer token)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -43,9 +44,21 @@ def _load_user(request: Request, session: Session) -> User | None:
     return user
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """What the page frame shows of the user, copied at sign-in time: an error page is rendered
+    after the request's session was rolled back and closed, when the ORM user can no longer load."""
+
+    id: int
+    display_name: str
+    is_site_admin: bool
+
+
 def optional_user(request: Request, session: DbSession) -> User | None:
     user = _load_user(request, session)
     request.state.user = user
+    request.state.signed_in = (SignedIn(user.id, user.display_name, user.is_site_admin)
+                               if user is not None else None)
     return user
 
 

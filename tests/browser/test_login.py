@@ -36,3 +36,16 @@ def test_wrong_password_shows_an_error_and_stays_signed_out(page):
     assert "Wrong e-mail or password" in error.inner_text()
     assert page.url.endswith("/login")
     assert page.get_by_label("E-mail").input_value() == "writer@example.com"
+
+
+def test_error_pages_for_a_signed_in_user_keep_the_page_frame(page):
+    """On the real server the request's session is closed before an error page is drawn."""
+    _sign_in(page, "writer@example.com", "emend-demo")
+    page.wait_for_url(re.compile(r"/projects$"))
+    for path, status, message in (("/documents/999999", 404, "No such document."),
+                                  ("/admin/users", 403, None)):
+        response = page.goto(path)
+        assert response.status == status, (path, response.status)
+        assert page.locator(".who").inner_text()  # the frame shows who is signed in
+        if message:
+            assert message in page.content()
