@@ -58,14 +58,18 @@ def create_document(request: Request, session: DbSession, user: CurrentUser, pro
                     file: Annotated[UploadFile | None, File()] = None):
     project, _role = access.require_project(session, user, project_id, roles=("writer", "admin"))
     limit = get_settings().max_upload_bytes
+    pasted = text
     try:
         if file is not None and file.filename:
+            if text.strip():
+                raise Invalid("Paste the text or upload a file, not both.")
             data = file.file.read(limit + 1)  # never more than the limit in memory
             text = service.upload_text(file.filename, data)
         document = service.create_document(session, project_id=project.id, title=title, text=text, actor=user)
     except Invalid as exc:
+        # The form comes back with what was pasted, never with an uploaded file's text.
         return render(request, "documents/new.html",
-                      {"project": project, "limit": limit, "error": exc.message, "title": title, "text": text},
+                      {"project": project, "limit": limit, "error": exc.message, "title": title, "text": pasted},
                       block="new_form", status_code=422)
     return navigate(request, f"/documents/{document.id}")
 

@@ -31,7 +31,10 @@ def test_new_document_by_upload_and_clear_errors(client, db, writer, project):
     document = db.scalar(select(Document).where(Document.title == "# Notes"))
     assert document.current_version.text == "# Notes\nSome text."
     empty = client.post(f"/projects/{project.id}/documents", data={"title": "x", "text": "   "}, headers=HX)
-    assert empty.status_code == 422 and "The document is empty" in empty.text and "<html" not in empty.text
+    assert empty.status_code == 422 and "The document is empty" in empty.text
+    long = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
+                       files={"file": ("long.txt", b"zebra " * 50_000, "text/plain")}, headers=HX)
+    assert long.status_code == 422 and "zebra zebra" not in long.text and "<html" not in empty.text
     latin = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
                         files={"file": ("old.txt", "caf\xe9".encode("latin-1"), "text/plain")})
     assert latin.status_code == 422 and "not UTF-8" in latin.text
@@ -89,11 +92,26 @@ def test_decide_all_and_plain_form_posts_redirect(client, db, writer, doc):
     assert "Apply 0 edits" in page.text
 
 
-def test_modify_without_replacement_is_422(client, db, writer, doc):
+def test_modify_with_an_empty_replacement_deletes_the_text(client, db, writer, doc):
     run = make_run(db, doc, [("Teh", "The")])
     login(client, writer)
-    response = client.post(f"/edits/{run.edits[0].id}/decide", data={"decision": "modify"}, headers=HX)
-    assert response.status_code == 422 and "replacement" in response.text
+    response = client.post(f"/edits/{run.edits[0].id}/decide", data={"decision": "modify", "replacement": ""},
+                           headers=HX)
+    assert response.status_code == 200
+    assert (run.edits[0].status, run.edits[0].decided_replacement) == ("modified", "")
+
+
+def test_upload_errors_never_echo_the_file_and_text_plus_file_is_refused(client, db, writer, project):
+    login(client, writer)
+    both = client.post(f"/projects/{project.id}/documents", data={"title": "x", "text": "Pasted words."},
+                       files={"file": ("notes.txt", b"Uploaded words.", "text/plain")}, headers=HX)
+    assert both.status_code == 422 and "not both" in both.text and "Pasted words." in both.text
+    empty = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
+                        files={"file": ("blank.txt", b"   \n", "text/plain")}, headers=HX)
+    assert empty.status_code == 422 and "The document is empty" in empty.text
+    long = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
+                       files={"file": ("long.txt", b"zebra " * 50_000, "text/plain")}, headers=HX)
+    assert long.status_code == 422 and "zebra zebra" not in long.text
 
 
 def test_another_writer_gets_404(client, db, doc, member):
