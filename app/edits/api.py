@@ -20,7 +20,7 @@ def get_edit(edit_id: int, session: DbSession, user: User = scoped("read")):
 @router.post("/edits/{edit_id}/decision", response_model=EditOut)
 def decide(edit_id: int, body: DecisionIn, session: DbSession, user: User = scoped("write")):
     edit = service.decide_edit(session, edit_id=edit_id, user=user, decision=body.decision,
-                               replacement=body.replacement, comment=body.comment)
+                               replacement=body.replacement, comment=body.comment, seen_status=body.seen_status)
     session.flush()
     return edit
 

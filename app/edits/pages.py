@@ -34,12 +34,12 @@ def _answer(request: Request, session, user, edit):
 @router.post("/edits/{edit_id}/decide")
 def decide(request: Request, session: DbSession, user: CurrentUser, edit_id: int,
            decision: Annotated[str, Form()], replacement: Annotated[str | None, Form()] = None,
-           comment: Annotated[str | None, Form()] = None):
+           comment: Annotated[str | None, Form()] = None, seen_status: Annotated[str | None, Form()] = None):
     # The row's form always carries the replacement input; only "modify" uses it, and an empty
     # one (which arrives as None) modifies the edit into deleting the original text.
     edit = service.decide_edit(session, edit_id=edit_id, user=user, decision=decision,
                                replacement=(replacement or "") if decision == "modify" else None,
-                               comment=comment.strip() if comment else None)
+                               comment=comment.strip() if comment else None, seen_status=seen_status)
     session.flush()
     return _answer(request, session, user, edit)
 

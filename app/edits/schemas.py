@@ -11,6 +11,9 @@ class DecisionIn(BaseModel):
     decision: Literal["accept", "reject", "modify"]
     replacement: str | None = None
     comment: str | None = None
+    # The edit's status when the client last saw it: a different decision made meanwhile (another
+    # tab, another person) answers 409 instead of being overwritten silently.
+    seen_status: Literal["pending", "accepted", "rejected", "modified"] | None = None
 
 
 class DecideAllIn(BaseModel):

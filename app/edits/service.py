@@ -115,11 +115,18 @@ def _pending_count(session: Session, run_id: int) -> int:
 
 
 def decide_edit(session: Session, *, edit_id: int, user: User, decision: Decision, replacement: str | None = None,
-                comment: str | None = None, source: str = "human") -> Edit:
-    """Accept, reject or modify one edit. The hot path: one locked load, one role lookup, one update."""
+                comment: str | None = None, source: str = "human", seen_status: str | None = None) -> Edit:
+    """Accept, reject or modify one edit. The hot path: one locked load, one role lookup, one update.
+
+    With `seen_status` (what the page showed), a decision made meanwhile is not overwritten: 409,
+    unless this one asks for the same result (a double click)."""
     edit, run, document, project, role = _load_for_update(session, edit_id, user)
     access.check_document(user, document, role, write=True)
     _check_decidable(run, edit.version_id, document)
+    if seen_status is not None and seen_status != edit.status \
+            and _target(edit, decision, replacement) != (edit.status, edit.decided_replacement):
+        raise Conflict(f"This edit was decided meanwhile (it is {edit.status} now), perhaps in another tab; "
+                       "reload the page to see it.")
     changed = _decide_loaded(session, edit=edit, run=run, user=user, decision=decision,
                              replacement=replacement, comment=comment, source=source)
     if changed and project.auto_apply:

@@ -170,3 +170,24 @@ def test_history_diff_and_restore(client, db, writer, doc):
     restored = client.post(f"/versions/{first}/restore", follow_redirects=False)
     assert restored.status_code == 303 and doc.current_version.text == TEXT and doc.current_version.number == 3
     assert client.get(f"/documents/{doc.id}/diff", params={"a": first, "b": 999_999}).status_code == 404
+
+
+def test_a_decision_made_meanwhile_in_another_tab_is_not_overwritten(client, db, writer, doc):
+    run = make_run(db, doc, [("Teh", "The")])
+    edit = run.edits[0]
+    login(client, writer)
+    page = client.get(f"/documents/{doc.id}").text
+    assert 'name="seen_status" value="pending"' in page
+    # Tab B rejects; tab A, still showing "pending", then accepts.
+    client.post(f"/edits/{edit.id}/decide", data={"decision": "reject", "seen_status": "pending"}, headers=HX)
+    stale = client.post(f"/edits/{edit.id}/decide", data={"decision": "accept", "seen_status": "pending"},
+                        headers=HX)
+    assert stale.status_code == 409 and "decided meanwhile" in stale.text and "rejected now" in stale.text
+    assert edit.status == "rejected"
+    # The same result twice (a double click) is no conflict, and a fresh row decides normally.
+    again = client.post(f"/edits/{edit.id}/decide", data={"decision": "reject", "seen_status": "pending"}, headers=HX)
+    assert again.status_code == 200
+    fresh = client.post(f"/edits/{edit.id}/decide", data={"decision": "accept", "seen_status": "rejected"},
+                        headers=HX)
+    assert fresh.status_code == 200 and edit.status == "accepted"
+    assert 'name="seen_status" value="accepted"' in fresh.text

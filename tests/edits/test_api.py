@@ -54,3 +54,15 @@ def test_unknown_decision_is_rejected_by_the_schema(client, setup):
     _doc, run, headers = setup
     response = client.post(f"/api/v1/edits/{run.edits[0].id}/decision", json={"decision": "maybe"}, headers=headers)
     assert response.status_code == 422
+
+
+def test_seen_status_guards_against_overwriting_a_decision_made_meanwhile(client, db, setup):
+    _doc, run, headers = setup
+    teh = run.edits[0]
+    client.post(f"/api/v1/edits/{teh.id}/decision", json={"decision": "reject"}, headers=headers)
+    stale = client.post(f"/api/v1/edits/{teh.id}/decision", json={"decision": "accept", "seen_status": "pending"},
+                        headers=headers)
+    assert stale.status_code == 409 and "decided meanwhile" in stale.json()["detail"]
+    ok = client.post(f"/api/v1/edits/{teh.id}/decision", json={"decision": "accept", "seen_status": "rejected"},
+                     headers=headers)
+    assert ok.status_code == 200 and ok.json()["status"] == "accepted"
