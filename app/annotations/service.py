@@ -25,6 +25,7 @@ from app.models import (
     Critique,
     Document,
     Edit,
+    Event,
     Project,
     Queue,
     QueueClaim,
@@ -200,8 +201,6 @@ def save_annotation(session: Session, *, user: User, target_kind: str, target_id
 
 def annotation_history(session: Session, *, annotation: Annotation) -> list:
     """The `annotation.saved` events of one annotation, oldest first."""
-    from app.models import Event
-
     session.flush()
     return list(session.scalars(select(Event).where(
         Event.subject_kind == "annotation", Event.subject_id == annotation.id,
@@ -265,6 +264,8 @@ class Trace:
     children: list[Run]
     correction: Annotation | None
     correction_author: User | None
+    correction_output: str  # the corrected stage output this run started from
+    correction_comment: str  # the reason given with that correction
     mine: dict[tuple[str, int, int], Annotation]
     others: dict[tuple[str, int, int], list[Annotation]] = field(default_factory=dict)
     others_hidden: bool = False
@@ -290,6 +291,13 @@ def run_trace(session: Session, *, run_id: int, user: User) -> Trace:
     parent = session.get(Run, run.parent_run_id) if run.parent_run_id else None
     children = list(session.scalars(select(Run).where(Run.parent_run_id == run.id).order_by(Run.id)))
     correction = session.get(Annotation, run.correction_annotation_id) if run.correction_annotation_id else None
+    correction_output = correction_comment = ""
+    if run.parent_run_id is not None and run.rerun_from_position is not None:
+        corrected = next((st for st in stages if st.position == run.rerun_from_position), None)
+        correction_output = stage_output_json(corrected) if corrected is not None else ""
+        made = session.scalars(select(Event.data).where(Event.kind == "stage.corrected",
+                                                        Event.run_id == run.parent_run_id)).all()
+        correction_comment = next((d.get("comment") or "" for d in made if d.get("child_run_id") == run.id), "")
     targets = ([("run", run.id)] + [("stage", s.id) for s in stages] + [("critique", c.id) for c in critiques]
                + [("edit", e.id) for e in edits])
     can_annotate = role in ANNOTATOR_ROLES
@@ -303,6 +311,7 @@ def run_trace(session: Session, *, run_id: int, user: User) -> Trace:
                  can_annotate=can_annotate, stages=stages, critiques_by_stage=critiques_by_stage,
                  edits_by_stage=edits_by_stage, parent=parent, children=children, correction=correction,
                  correction_author=session.get(User, correction.user_id) if correction else None,
+                 correction_output=correction_output, correction_comment=correction_comment,
                  mine=mine, others=others, others_hidden=hidden)
 
 
@@ -389,16 +398,21 @@ def correct_stage(session: Session, *, stage_id: int, user: User, parsed_output:
     value, normalised = validate_stage_output(session, stage, parsed_output, run)
     if normalised == stage.parsed_output:
         raise Invalid("The correction is the same as the stage's output.")
-    existing = session.scalar(select(Annotation.label).where(
-        Annotation.user_id == user.id, Annotation.target_kind == "stage", Annotation.target_id == stage.id))
+    existing = session.execute(select(Annotation.label, Annotation.comment).where(
+        Annotation.user_id == user.id, Annotation.target_kind == "stage", Annotation.target_id == stage.id)).first()
+    comment = comment.strip()
     annotation = save_annotation(session, user=user, target_kind="stage", target_id=stage.id,
-                                 label=existing if existing is not None else -1, comment=comment,
+                                 label=existing.label if existing is not None else -1,
+                                 comment=comment or (existing.comment if existing is not None else ""),
                                  correction=json.dumps(normalised, ensure_ascii=False, indent=1))
     child = runs.rerun_from(session, run_id=run.id, position=stage.position, parsed_output=value, user=user,
                             annotation_id=annotation.id)
+    # The annotation holds the user's latest correction of this stage; each child run's own
+    # correction and reason stay in this event (and in the child's corrected stage).
     events.record(session, kind="stage.corrected", actor=user, subject=stage, project_id=run.project_id,
                   document_id=run.document_id, run_id=run.id,
-                  data={"annotation_id": annotation.id, "child_run_id": child.id, "position": stage.position})
+                  data={"annotation_id": annotation.id, "child_run_id": child.id, "position": stage.position,
+                        "comment": comment, "correction": normalised})
     return Correction(annotation=annotation, run=child)
 
 

@@ -137,6 +137,25 @@ def test_correct_critique_stage_and_rerun(db, world, sent_tasks):
     assert "stage.corrected" in kinds and "run.rerun" in kinds and "annotation.saved" in kinds
 
 
+def test_two_corrections_of_one_stage_each_keep_their_own_output_and_reason(db, world, sent_tasks):
+    stage = _stage(db, world.run, "critique")
+    service.save_annotation(db, user=world.annotator, target_kind="stage", target_id=stage.id, label=0,
+                            comment="my first impression")
+    none = service.correct_stage(db, stage_id=stage.id, user=world.annotator,
+                                 parsed_output=json.dumps({"critiques": []}), comment="nothing is wrong")
+    one = {"critiques": [{"segment": "Teh cat sat on the the mat.", "category": "spelling", "severity": "high",
+                          "text": "Misspelt 'The'."}]}
+    some = service.correct_stage(db, stage_id=stage.id, user=world.annotator, parsed_output=json.dumps(one))
+    first = service.run_trace(db, run_id=none.run.id, user=world.annotator)
+    second = service.run_trace(db, run_id=some.run.id, user=world.annotator)
+    assert json.loads(first.correction_output) == {"critiques": []} and first.correction_comment == "nothing is wrong"
+    assert json.loads(second.correction_output)["critiques"][0]["text"] == "Misspelt 'The'."
+    assert second.correction_comment == ""
+    # The stage's annotation keeps the label and the comment unless a new reason is given.
+    annotation = db.get(Annotation, some.annotation.id)
+    assert (annotation.label, annotation.comment) == (0, "nothing is wrong")
+
+
 def test_correction_is_validated(db, world):
     stage = _stage(db, world.run, "critique")
     with pytest.raises(Invalid, match="not valid JSON"):
