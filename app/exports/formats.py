@@ -591,39 +591,67 @@ def event_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
     yield from exposure_rows(session, ctx)
 
 
-def _exposure_subquery(session: Session):
-    """Per edit id: how often `edits.shown` events listed it, when first, and its best position."""
-    if session.get_bind().dialect.name == "postgresql":
-        sql = ("SELECT (j.value)::bigint AS edit_id, count(*) AS times_shown, min(e.created_at) AS first_shown_at, "
-               "min(((e.data -> 'positions') ->> (j.ord - 1)::int)::int) AS best_position "
-               "FROM events e CROSS JOIN LATERAL json_array_elements_text(e.data -> 'edit_ids') "
-               "WITH ORDINALITY AS j(value, ord) WHERE e.kind = 'edits.shown' GROUP BY 1")
-    else:
-        sql = ("SELECT CAST(j.value AS INTEGER) AS edit_id, count(*) AS times_shown, "
-               "min(e.created_at) AS first_shown_at, "
-               "min(CAST(json_extract(e.data, '$.positions[' || j.key || ']') AS INTEGER)) AS best_position "
-               "FROM events e, json_each(e.data, '$.edit_ids') AS j WHERE e.kind = 'edits.shown' GROUP BY 1")
+def _exposure_subquery():
+    """PostgreSQL, per edit id: how often `edits.shown` events listed it, when first, and its best position.
+
+    ROWS FROM zips `edit_ids` with `positions` in one pass: indexing `positions` per element would re-parse
+    the event's JSON (a `json` column) every time, quadratic in the array's length."""
+    sql = ("SELECT (x.edit_id)::bigint AS edit_id, count(*) AS times_shown, min(e.created_at) AS first_shown_at, "
+           "min(coalesce(x.position ->> 'position', x.position #>> '{}')::int) AS best_position "
+           "FROM events e CROSS JOIN LATERAL ROWS FROM (json_array_elements_text(e.data -> 'edit_ids'), "
+           "json_array_elements(e.data -> 'positions')) AS x(edit_id, position) "
+           "WHERE e.kind = 'edits.shown' GROUP BY 1")
     return text(sql).columns(column("edit_id", Integer), column("times_shown", Integer),
                              column("first_shown_at", UTCDateTime()), column("best_position", Integer)).subquery("x")
 
 
+def _position(value) -> int | None:
+    """A position as `record_exposure` writes it ({"edit_id": …, "position": …}) or a bare number."""
+    value = value.get("position") if isinstance(value, dict) else value
+    return None if value is None else int(value)
+
+
+def _exposure_by_edit(session: Session) -> dict[int, list]:
+    """SQLite, {edit id: [times_shown, first_shown_at, best_position]} from the `edits.shown` events.
+
+    SQLite cannot zip two JSON arrays, and json_extract per element re-parses the whole event (quadratic),
+    so the events are streamed, each parsed once, and aggregated here."""
+    shown: dict[int, list] = {}
+    stmt = select(Event.created_at, Event.data).where(Event.kind == "edits.shown")
+    for at, data in _stream(session, stmt, 50):
+        positions = data.get("positions") or []
+        for i, edit_id in enumerate(data.get("edit_ids") or []):
+            position = _position(positions[i]) if i < len(positions) else None
+            entry = shown.setdefault(int(edit_id), [0, at, None])
+            entry[0] += 1
+            entry[1] = min(entry[1], at)
+            if position is not None and (entry[2] is None or position < entry[2]):
+                entry[2] = position
+    return shown
+
+
 def exposure_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
     f = ctx.filters
-    x = _exposure_subquery(session)
     stmt = (
         select(Edit.id, Edit.run_id, Edit.version_id, Run.document_id, Run.project_id, Run.model, Edit.status,
-               Edit.decision_source, x.c.times_shown, x.c.first_shown_at, x.c.best_position, Edit.decided_at,
-               Edit.decided_by_id)
-        .join(Run, Run.id == Edit.run_id).outerjoin(x, x.c.edit_id == Edit.id)
+               Edit.decision_source, Edit.decided_at, Edit.decided_by_id)
+        .join(Run, Run.id == Edit.run_id)
         .where(*_eq(Run.project_id, f.project_id), *_window(Edit.created_at, f), *_eq(Run.model, f.model))
         .order_by(Edit.id)
     )
-    for r in _stream(session, stmt, 2000):
+    if session.get_bind().dialect.name == "postgresql":
+        x = _exposure_subquery()
+        rows = _stream(session, stmt.add_columns(x.c.times_shown, x.c.first_shown_at, x.c.best_position)
+                       .outerjoin(x, x.c.edit_id == Edit.id), 2000)
+    else:
+        shown = _exposure_by_edit(session)
+        rows = ((*r, *shown.get(r[0], (None, None, None))) for r in _stream(session, stmt, 2000))
+    for r in rows:
         yield "exposure", {
             "edit_id": r[0], "run_id": r[1], "version_id": r[2], "document_id": r[3], "project_id": r[4],
-            "model": r[5], "status": r[6], "decision_source": r[7], "shown": bool(r[8]), "times_shown": r[8] or 0,
-            "first_shown_at": r[9], "best_position": r[10], "acted": r[6] != "pending", "decided_at": r[11],
-            "person_id": ctx.person(r[12]),
+            "model": r[5], "status": r[6], "decision_source": r[7], "shown": bool(r[10]), "times_shown": r[10] or 0,
+            "first_shown_at": r[11], "best_position": r[12], "acted": r[6] != "pending", "decided_at": r[8],
+            "person_id": ctx.person(r[9]),
         }
 
 

@@ -280,8 +280,10 @@ class _Progress:
         self.last = time.monotonic()
         self.export.rows_written = self.rows
         if self.separate:
-            self.status.commit()
+            # Read the flag inside the transaction that saves the count: a read after the commit would
+            # open a transaction (IMMEDIATE on SQLite: the write lock) left open until the next save.
             cancel = self.status.scalar(select(Export.cancel_requested).where(Export.id == self.export.id))
+            self.status.commit()
         else:
             self.status.flush()
             cancel = self.export.cancel_requested
