@@ -75,8 +75,10 @@ def _target(edit: Edit, decision: str, replacement: str | None) -> tuple[str, st
 
 
 def _decide_loaded(session: Session, *, edit: Edit, run: Run, user: User, decision: str,
-                   replacement: str | None, comment: str | None, source: str, data: dict | None = None) -> bool:
-    """Set the decision on an already locked, access-checked edit. True when something changed."""
+                   replacement: str | None, comment: str | None, source: str, data: dict | None = None,
+                   log: list[dict] | None = None) -> bool:
+    """Set the decision on an already locked, access-checked edit. True when something changed.
+    With `log`, the event is appended to it for one `events.record_many` by the caller."""
     status, decided_replacement = _target(edit, decision, replacement)
     comment_changed = comment is not None and comment != edit.comment
     if (status, decided_replacement, source) == (edit.status, edit.decided_replacement, edit.decision_source):
@@ -91,12 +93,16 @@ def _decide_loaded(session: Session, *, edit: Edit, run: Run, user: User, decisi
     edit.decided_at = utcnow()
     if comment_changed:
         edit.comment = comment
-    events.record(session, kind="edit.decided", actor=user, subject=edit, source=source,
-                  project_id=run.project_id, document_id=run.document_id, run_id=run.id,
-                  data={"decision": decision, "status": status, "previous_status": previous,
-                        "previous_replacement": previous_replacement,
-                        "decided_replacement": decided_replacement, "comment": edit.comment,
-                        "shown": _shown(edit), **(data or {})})
+    event = events.event_values(
+        session, kind="edit.decided", actor=user, subject=edit, source=source,
+        project_id=run.project_id, document_id=run.document_id, run_id=run.id,
+        data={"decision": decision, "status": status, "previous_status": previous,
+              "previous_replacement": previous_replacement, "decided_replacement": decided_replacement,
+              "comment": edit.comment, "shown": _shown(edit), **(data or {})})
+    if log is not None:
+        log.append(event)
+    else:
+        events.record_many(session, [event])
     return True
 
 
@@ -146,9 +152,11 @@ def decide_all(session: Session, *, run_id: int, user: User, decision: Literal["
     pending = session.scalars(select(Edit).where(Edit.run_id == run.id, Edit.undecided_clause())
                               .order_by(Edit.start).with_for_update()
                               .execution_options(populate_existing=True)).all()
+    log: list[dict] = []
     for edit in pending:
         _decide_loaded(session, edit=edit, run=run, user=user, decision=decision, replacement=None,
-                       comment=None, source="human", data={"bulk": True})
+                       comment=None, source="human", data={"bulk": True}, log=log)
+    events.record_many(session, log)  # one executemany, not one INSERT per edit
     if pending and project.auto_apply:
         session.flush()
         apply_run(session, run_id=run.id, user=user)

@@ -19,7 +19,7 @@ _KIND_BY_TABLE = {
 }
 
 
-def record(
+def event_values(
     session: Session,
     *,
     kind: str,
@@ -31,9 +31,8 @@ def record(
     data: dict | None = None,
     source: str = "human",
     ip: str | None = None,
-) -> int:
-    """Append one event in the caller's transaction (so it commits or rolls back with the action);
-    returns its id."""
+) -> dict:
+    """The row of one event (see `record`), for writing many at once with `record_many`."""
     subject_kind = subject_id = None
     if subject is not None:
         if subject.id is None:
@@ -50,7 +49,7 @@ def record(
             document_id = subject.id
         elif subject_kind == "run":
             run_id = subject.id
-    values = {
+    return {
         "kind": kind,
         "actor_id": actor.id if actor is not None else None,
         "source": source,
@@ -63,6 +62,19 @@ def record(
         "data": data or {},
         "created_at": utcnow(),
     }
+
+
+def record(session: Session, *, kind: str, **fields: Any) -> int:
+    """Append one event in the caller's transaction (so it commits or rolls back with the action);
+    returns its id. `fields` are those of `event_values`."""
     # A Core INSERT, not an ORM object: the log is write-only for the app, and skipping the unit
     # of work keeps this off the hot path (a decision is one UPDATE and this INSERT).
+    values = event_values(session, kind=kind, **fields)
     return session.execute(insert(Event).values(**values).returning(Event.id)).scalar_one()
+
+
+def record_many(session: Session, rows: list[dict]) -> None:
+    """Append many events (rows from `event_values`) in one executemany, e.g. for accept-all."""
+    if rows:
+        session.execute(insert(Event), rows)
+
