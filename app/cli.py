@@ -38,6 +38,17 @@ def _worker_command(concurrency: int | None, pool: str, *, beat: bool = False) -
     return command
 
 
+def prepare_broker() -> None:
+    """Create the broker's task queue before the worker and the web server start. On the embedded
+    broker kombu creates its tables and queue row on first use, and two processes doing that at
+    once can collide (UNIQUE constraint failed: kombu_queue.name) and kill the worker."""
+    from workers.celery_app import celery_app
+
+    queue = celery_app.amqp.queues[celery_app.conf.task_default_queue]
+    with celery_app.connection_for_write() as connection:
+        queue(connection.default_channel).declare()
+
+
 def cmd_serve(args) -> int:
     settings = get_settings()
     migrate()
@@ -47,6 +58,7 @@ def cmd_serve(args) -> int:
 
         with session_scope() as session:
             seed_demo(session)
+    prepare_broker()
     worker = None
     if not args.no_worker:
         # Same working directory as the web server, so relative SQLite paths and .env match.

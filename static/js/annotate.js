@@ -36,8 +36,17 @@
   }
 
   document.addEventListener("keydown", function (e) {
-    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (!steps().length) return;
+    if (typing(e.target)) {
+      // Keys go into the field; Escape leaves it (back to its step) so the shortcuts work again.
+      if (e.key === "Escape") {
+        const owner = e.target.closest && e.target.closest("[data-step]");
+        e.target.blur();
+        if (owner) focusStep(owner);
+      }
+      return;
+    }
     let step = current();
     if (e.key in KEYS) {
       if (!step) { move(0); step = current(); }

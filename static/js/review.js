@@ -46,18 +46,29 @@
     return currentId === null ? null : document.getElementById("edit-" + currentId);
   }
 
-  function press(action) {
-    const row = currentRow();
+  // Click the row's button for `action`, then go on to the next edit (the decided row comes
+  // back from the server and keeps its place). Every keyboard decision does this: a, r, and
+  // Enter in the modify or comment field.
+  function submit(row, action) {
     const button = row && row.querySelector('[data-action="' + action + '"]');
-    if (!button) return;
+    if (!button) return false;
     button.click();
-    // Go on to the next edit; the decided row comes back from the server and keeps its place.
     const list = rows();
     const index = list.indexOf(row);
     if (index !== -1 && index + 1 < list.length) {
       currentId = list[index + 1].dataset.editId;
-      highlight();
+      const next = highlight();
+      if (next) next.scrollIntoView({ block: "nearest" });
     }
+    return true;
+  }
+
+  function press(action) {
+    submit(currentRow(), action);
+  }
+
+  function helpBox() {
+    return document.getElementById("key-help");
   }
 
   function focusInput(name) {
@@ -85,8 +96,12 @@
       e: function () { focusInput("replacement"); },
       c: function () { focusInput("comment"); },
       "?": function () {
-        const help = document.getElementById("key-help");
+        const help = helpBox();
         if (help) help.hidden = !help.hidden;
+      },
+      Escape: function () {
+        const help = helpBox();
+        if (help) help.hidden = true;
       },
     };
     const handler = handlers[e.key];
@@ -95,18 +110,26 @@
     handler();
   });
 
-  // Escape leaves an input so the shortcuts work again.
+  // Escape leaves an input so the shortcuts work again (and closes the help).
   document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape" && typing(e.target) && e.target.closest("#review")) e.target.blur();
+    if (e.key !== "Escape" || !typing(e.target) || !e.target.closest("#review")) return;
+    e.target.blur();
+    const help = helpBox();
+    if (help) help.hidden = true;
   });
 
-  // In the modify input, Enter means "modify" (not the form's first button, accept).
+  // Enter in the modify input means "modify" (not the form's first button, accept); Enter in the
+  // comment input sends the comment. Either way the selection goes on to the next edit.
+  const ENTER_ACTIONS = { replacement: "modify", comment: "comment" };
   document.addEventListener("keydown", function (e) {
-    if (e.key !== "Enter" || !e.target.matches || !e.target.matches('[data-input="replacement"]')) return;
-    const button = e.target.form && e.target.form.querySelector('[data-action="modify"]');
-    if (!button) return;
+    if (e.key !== "Enter" || e.isComposing) return;
+    const input = e.target;
+    const action = input.matches && input.matches("[data-input]") && ENTER_ACTIONS[input.dataset.input];
+    const row = action && input.closest(".edit-row");
+    if (!row || !document.getElementById("review")) return;
     e.preventDefault();
-    button.click();
+    currentId = row.dataset.editId;
+    if (submit(row, action)) input.blur(); // the row is replaced anyway: let the shortcuts work now
   });
 
   // Clicking an inline mark selects its edit in the list.
