@@ -50,6 +50,7 @@ def test_document_page_shows_pending_edits_inline_and_records_exposure(client, d
     assert '<del class="edit">Teh</del><ins class="edit">The</ins>' in page.text
     assert f'id="edit-{second.id}"' in page.text and "2</span> pending" in page.text
     assert "Apply — 2 still to decide" in page.text
+    assert f'href="/runs/{run.id}/trace"' in page.text  # inside the review block, which htmx refreshes
     text = re.search(r'<div class="doc-text" id="doc-text">(.*?)</div>', page.text, re.DOTALL).group(1)
     plain = re.sub(r'<span class="edit-pop".*?</span></span>', "", text)
     plain = re.sub(r"<ins class=\"edit\">.*?</ins>", "", plain)
