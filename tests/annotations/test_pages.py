@@ -36,6 +36,10 @@ def test_label_form_saves_and_returns_the_widget(db, client, world):
     assert r.status_code == 200 and 'class="label-btn label--1 chosen"' in r.text and "saved" in r.text
     ann = db.scalar(select(Annotation).where(Annotation.target_kind == "stage", Annotation.target_id == stage.id))
     assert (ann.label, ann.comment) == (-1, "too vague")
+    critique = db.scalar(select(Stage).where(Stage.run_id == world.run.id, Stage.position == 1))
+    only_comment = client.post("/annotations", data={"target_kind": "stage", "target_id": critique.id,
+                                                     "comment": "unsure"}, headers=HX)
+    assert "Not labelled · comment saved" in only_comment.text
     # Without htmx the form redirects back.
     r = client.post("/annotations", data={"target_kind": "stage", "target_id": stage.id, "label": "1",
                                           "next": f"/runs/{world.run.id}/trace"}, follow_redirects=False)
