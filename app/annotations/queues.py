@@ -286,6 +286,11 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     queue, item, claim = require_claim(session, queue_id=queue_id, item_id=item_id, user=user)
     if claim.submitted_at is not None:
         return claim
+    session.flush()  # labels given in this transaction count
+    labels = session.scalar(select(func.count()).select_from(Annotation).where(
+        Annotation.queue_item_id == item.id, Annotation.user_id == user.id))
+    if not labels:
+        raise Invalid("Label or comment on at least one step of this item before submitting it.")
     if claim.released_at is not None:
         # Released as idle: take the place back if it is still free.
         retaken = session.execute(
@@ -299,8 +304,6 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
                     .values(submitted_count=QueueItem.submitted_count + 1).execution_options(synchronize_session=False))
     session.flush()
     session.refresh(item)
-    labels = session.scalar(select(func.count()).select_from(Annotation).where(
-        Annotation.queue_item_id == item.id, Annotation.user_id == user.id))
     events.record(session, kind="queue.item_submitted", actor=user, subject=item, project_id=queue.project_id,
                   run_id=item.run_id, document_id=item.document_id, data={"queue_id": queue.id, "labels": labels})
     return claim

@@ -54,3 +54,20 @@ def make_run(db, document, *, model: str = "emend/offline-reviser", variant: str
     db.flush()
     db.refresh(run)
     return run
+
+
+def label_item(db, user, item, label: int | None = 1) -> None:
+    """Label (or, with label=None, only comment on) a queue item, as an annotator must before
+    submitting it."""
+    from app.annotations import service
+
+    if item.run_id is not None:
+        service.save_annotation(db, user=user, target_kind="run", target_id=item.run_id, label=label,
+                                comment="" if label is not None else "looked at it", queue_item_id=item.id)
+    else:
+        from app.models import Document
+
+        service.save_annotation(db, user=user, target_kind="segment",
+                                target_id=db.get(Document, item.document_id).current_version_id,
+                                step=0, label=label, comment="" if label is not None else "looked at it",
+                                queue_item_id=item.id)

@@ -2,6 +2,8 @@
 import pytest
 
 from app.annotations import agreement, queues, service
+from app.models import QueueItem
+from tests.annotations.factories import label_item
 
 # Two annotators label ten steps (+1 / 0 / −1):
 A = [1, 1, 1, 1, 0, 0, 0, -1, -1, -1]
@@ -54,6 +56,7 @@ def test_queue_agreement_from_labels_given_in_the_queue(db, world, project, memb
             claim = queues.next_item(db, queue_id=queue.id, user=user)
             if claim.item_id == item.id:
                 break
+            label_item(db, user, db.get(QueueItem, claim.item_id), label=None)  # a comment: no agreement unit
             queues.submit_item(db, queue_id=queue.id, item_id=claim.item_id, user=user)
         for step, label in enumerate(labels):
             service.save_annotation(db, user=user, target_kind="segment", target_id=document.current_version_id,

@@ -71,6 +71,10 @@ def test_queue_pages_create_work_submit(db, client, world):
     assert page.status_code == 200 and f"Run {world.run.id}" in page.text and "Submit" in page.text
     item_id = queue.items[0].id
     assert f'name="queue_item_id" value="{item_id}"' in page.text
+    refused = client.post(f"/queues/{queue.id}/items/{item_id}/submit", headers=HX)
+    assert refused.status_code == 422 and "at least one step" in refused.text
+    client.post("/annotations", data={"target_kind": "run", "target_id": world.run.id, "label": "1",
+                                      "queue_item_id": item_id}, headers=HX)
     r = client.post(f"/queues/{queue.id}/items/{item_id}/submit", follow_redirects=True)
     assert "Nothing left for you" in r.text
     page = client.get(f"/queues/{queue.id}")
@@ -119,6 +123,10 @@ def test_api_labels_queue_correction_comparison(db, client, world, sent_tasks):
                                 assignee_ids=[world.annotator.id])
     nxt = client.get(f"/api/v1/queues/{queue.id}/next", headers=headers).json()["item"]
     assert nxt["run_id"] in (world.run.id, child.id) or nxt["run_id"]
+    from app.models import QueueItem
+    from tests.annotations.factories import label_item
+
+    label_item(db, world.annotator, db.get(QueueItem, nxt["item_id"]))
     r = client.post(f"/api/v1/queues/{queue.id}/items/{nxt['item_id']}/submit", headers=headers)
     assert r.status_code == 200 and r.json()["submitted_at"]
     assert client.get(f"/api/v1/queues/{queue.id}/agreement", headers=admin).status_code == 200

@@ -7,7 +7,7 @@ from app.annotations import queues, service
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import Event, QueueClaim, QueueItem
-from tests.annotations.factories import make_run
+from tests.annotations.factories import label_item, make_run
 
 
 @pytest.fixture
@@ -30,6 +30,10 @@ def test_overlap_two_fills_an_item_and_a_third_never_gets_it(db, world, three):
     assert queues.next_item(db, queue_id=queue.id, user=c) is None
     # Asking again returns the same claim, not a new one.
     assert queues.next_item(db, queue_id=queue.id, user=a).id == claim_a.id
+    with pytest.raises(Invalid, match="at least one step"):
+        queues.submit_item(db, queue_id=queue.id, item_id=claim_a.item_id, user=a)
+    label_item(db, a, db.get(QueueItem, claim_a.item_id))
+    label_item(db, b, db.get(QueueItem, claim_b.item_id))
     queues.submit_item(db, queue_id=queue.id, item_id=claim_a.item_id, user=a)
     queues.submit_item(db, queue_id=queue.id, item_id=claim_b.item_id, user=b)
     assert queues.next_item(db, queue_id=queue.id, user=c) is None
@@ -85,6 +89,7 @@ def test_idle_claim_is_released_after_the_timeout(db, world, three):
     assert claim.released_at is not None
     assert db.scalar(select(Event.id).where(Event.kind == "queue.claim_released"))
     # The released annotator's late submit is refused: the place went to someone else.
+    label_item(db, a, db.get(QueueItem, claim.item_id))
     with pytest.raises(Conflict):
         queues.submit_item(db, queue_id=queue.id, item_id=claim.item_id, user=a)
     assert queues.next_item(db, queue_id=queue.id, user=c) is None
