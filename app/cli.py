@@ -23,7 +23,12 @@ def migrate(url: str | None = None) -> None:
     command.upgrade(cfg, "head")
 
 
-BEAT_SCHEDULE_FILE = "var/celerybeat-schedule"  # beat's record of when each sweep last ran
+BEAT_SCHEDULE_FILE = Path("var/celerybeat-schedule")  # beat's record of when each sweep last ran
+
+
+def _beat_schedule() -> str:
+    BEAT_SCHEDULE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    return str(BEAT_SCHEDULE_FILE)
 
 
 def _worker_command(concurrency: int | None, pool: str, *, beat: bool = False) -> list[str]:
@@ -33,8 +38,7 @@ def _worker_command(concurrency: int | None, pool: str, *, beat: bool = False) -
                "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
                "--without-gossip", "--without-mingle"]
     if beat:  # the periodic sweeps, in this worker: right when it is the only one
-        Path(BEAT_SCHEDULE_FILE).parent.mkdir(parents=True, exist_ok=True)
-        command += ["--beat", "--schedule", BEAT_SCHEDULE_FILE]
+        command += ["--beat", "--schedule", _beat_schedule()]
     return command
 
 
@@ -98,9 +102,8 @@ def cmd_worker(args) -> int:
 
 
 def cmd_beat(args) -> int:
-    Path(BEAT_SCHEDULE_FILE).parent.mkdir(parents=True, exist_ok=True)
     os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat",
-                              "--schedule", BEAT_SCHEDULE_FILE, "--loglevel", "INFO"])
+                              "--schedule", _beat_schedule(), "--loglevel", "INFO"])
     return 0  # pragma: no cover
 
 

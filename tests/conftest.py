@@ -103,6 +103,16 @@ def engine(request, tmp_path_factory):
 
 
 @pytest.fixture
+def committed_pg_engine(tmp_path) -> Iterator:
+    """A migrated PostgreSQL database of the test's own, for tests that need committed data seen
+    by several transactions (row locks, shared snapshots); dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("EMEND_TEST_DATABASE_URL is not set")
+    with migrated_engine("postgresql", tmp_path, prefix="emend_committed") as engine:
+        yield engine
+
+
+@pytest.fixture
 def db(engine) -> Iterator[Session]:
     """A session whose work is rolled back after the test; commits become savepoints."""
     connection = engine.connect()

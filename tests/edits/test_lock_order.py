@@ -16,18 +16,10 @@ from sqlalchemy.orm import Session
 from app.accounts import service as accounts
 from app.edits import service as edits
 from app.models import Edit, Run
-from tests.conftest import PASSWORD, PG_URL, migrated_engine
+from tests.conftest import PASSWORD
 from tests.edits.factories import make_document, make_run
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_engine(tmp_path):
-    if not PG_URL:
-        pytest.skip("EMEND_TEST_DATABASE_URL is not set")
-    with migrated_engine("postgresql", tmp_path, prefix="emend_locks") as engine:
-        yield engine
 
 
 def _backends_waiting_for_a_lock(engine) -> int:
@@ -36,7 +28,8 @@ def _backends_waiting_for_a_lock(engine) -> int:
             text("wait_event_type = 'Lock' AND datname = current_database()")))
 
 
-def test_a_decision_takes_the_run_lock_before_its_edit(pg_engine):
+def test_a_decision_takes_the_run_lock_before_its_edit(committed_pg_engine):
+    pg_engine = committed_pg_engine
     with Session(pg_engine, expire_on_commit=False) as s:
         admin = accounts.create_user(s, email="locks-admin@example.com", password=PASSWORD, is_site_admin=True)
         writer = accounts.create_user(s, email="locks-writer@example.com", password=PASSWORD)

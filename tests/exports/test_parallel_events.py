@@ -17,18 +17,15 @@ from app.config import get_settings
 from app.db import set_engine
 from app.exports import pg_events, service
 from app.models import Event, Export
-from tests.conftest import PASSWORD, PG_URL, migrated_engine
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def pg_engine(tmp_path):
-    if not PG_URL:
-        pytest.skip("EMEND_TEST_DATABASE_URL is not set")
-    with migrated_engine("postgresql", tmp_path, prefix="emend_export_split") as engine:
-        set_engine(engine)
-        yield engine
+def pg_engine(committed_pg_engine):
+    set_engine(committed_pg_engine)  # the export's own sessions use the app's engine
+    return committed_pg_engine
 
 
 def test_two_backends_write_every_event_once_in_order(pg_engine, tmp_path, monkeypatch):
