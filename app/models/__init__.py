@@ -1,5 +1,5 @@
 """Every table, imported here so Alembic and create_all see them all."""
-from app.models.accounts import ROLES, TOKEN_SCOPES, ApiToken, Membership, User
+from app.models.accounts import ROLES, TOKEN_SCOPES, ApiToken, Membership, User, UserSession
 from app.models.annotations import TARGET_KINDS, Annotation, Comparison, Queue, QueueAssignee, QueueClaim, QueueItem
 from app.models.base import Label
 from app.models.documents import STOP_REASONS, Document, Version
@@ -35,6 +35,7 @@ __all__ = [
     "TOKEN_SCOPES",
     "Annotation",
     "ApiToken",
+    "UserSession",
     "Comparison",
     "Critique",
     "Document",

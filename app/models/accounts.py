@@ -58,3 +58,14 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A signed-in browser session. The cookie carries only `id`; deleting the row ends the session
+    at once, wherever the cookie is replayed (sign-out, password change, "sign out everywhere")."""
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = created_at_column()
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -36,6 +36,8 @@ class Project(Base):
     auto_apply: Mapped[bool] = mapped_column(Boolean, default=False)
     shadow_user: Mapped[bool] = mapped_column(Boolean, default=False)
     share_documents: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Spelling locale of the offline reviser: "auto" (detected from the text), "en-US" or "en-GB".
+    locale: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
     created_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -50,6 +50,9 @@ class Run(Base):
     created_at: Mapped[datetime] = created_at_column()
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Written by the worker every few seconds while it holds the run; beat re-sends or fails
+    # runs whose heartbeat (or, while queued, whose creation) is older than EMEND_RUN_STALE_SECONDS.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     applied_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("versions.id", ondelete="RESTRICT", use_alter=True, name="fk_runs_applied_version_id_versions")
     )
