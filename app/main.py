@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -13,9 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette_csrf import CSRFMiddleware
 
-from app.accounts.deps import LoginRequired
+from app.accounts.deps import LoginRequired, refuse_tokens_on_pages
+from app.bounds import check_request_input
 from app.config import ROOT, get_settings
-from app.errors import EmendError
+from app.errors import ERROR_RESPONSES, EmendError
 from app.web import compile_templates, is_htmx, templates
 
 SWAGGER_UI = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist
@@ -38,11 +40,28 @@ def _error_response(request: Request, status: int, message: str):
                                       status_code=status)
 
 
+def _jsonable_errors(errors) -> list[dict]:
+    """Validation errors as JSON: an input that is not JSON (the bytes of a text/plain body) is
+    shown by its repr, so the answer is the 422 it should be, not a 500."""
+    out = []
+    for error in errors:
+        error = dict(error)
+        error.pop("ctx", None)
+        if "input" in error:
+            try:
+                error["input"] = jsonable_encoder(error["input"])
+            except (TypeError, ValueError):
+                error["input"] = repr(error["input"])[:200]
+        out.append(error)
+    return out
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     compile_templates()
     # /docs is served below from vendored Swagger UI files: the default loads them from a CDN.
-    app = FastAPI(title="Emend", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(title="Emend", version="0.1.0", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+                  dependencies=[Depends(refuse_tokens_on_pages), Depends(check_request_input)], responses=ERROR_RESPONSES)
 
     # Order: the session must be decoded before CSRF looks for the session cookie.
     app.add_middleware(
@@ -97,7 +116,7 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         if _wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            return JSONResponse({"detail": _jsonable_errors(exc.errors())}, status_code=422)
         parts = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
         return _error_response(request, 422, "; ".join(parts) or "Invalid input.")
 

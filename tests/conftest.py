@@ -223,7 +223,7 @@ def login(client: TestClient, user: User, password: str = PASSWORD) -> None:
 
 
 def api_headers(db, user: User, scopes: list[str] | None = None) -> dict:
-    _token, secret = accounts.create_token(db, user=user, scopes=scopes or ["read", "write", "annotate", "export"])
+    _token, secret = accounts.create_token(db, user=user, scopes=scopes or ["read", "write", "annotate", "export", "admin"])
     return {"Authorization": f"Bearer {secret}"}
 
 

@@ -22,10 +22,32 @@ class LoginRequired(EmendError):
     status_code = 401
 
 
-def _load_user(request: Request, session: Session) -> User | None:
+class TokenNotAccepted(EmendError):
+    """A bearer token on an HTML route. Pages have no scope checks of their own (a `read` token
+    could decide edits or mint a full token through them), so they take browser sessions only."""
+    status_code = 401
+
+
+API_PREFIX = "/api/"
+SESSION_KEY = "sid"
+
+
+def _bearer_token(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        found = service.user_for_token(session, auth[7:].strip())
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def refuse_tokens_on_pages(request: Request) -> None:
+    """App-wide dependency (create_app): the one authorisation rule for tokens. A token carries
+    scopes, and only the JSON API checks them; every other route refuses a token outright."""
+    if _bearer_token(request) is not None and not request.url.path.startswith(API_PREFIX):
+        raise TokenNotAccepted("API tokens work on the JSON API (/api/v1) only; pages need a browser sign-in.")
+
+
+def _load_user(request: Request, session: Session) -> User | None:
+    token = _bearer_token(request)
+    if token is not None:
+        found = service.user_for_token(session, token)
         if found is None:
             raise LoginRequired("Invalid or revoked API token.")
         user, token = found
@@ -33,11 +55,11 @@ def _load_user(request: Request, session: Session) -> User | None:
         if token.last_used_at is None or (utcnow() - token.last_used_at).total_seconds() > 60:
             token.last_used_at = utcnow()  # written at most once a minute, off the hot path
         return user
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if uid is None:
+    secret = request.session.get(SESSION_KEY) if "session" in request.scope else None
+    if not isinstance(secret, str):
         return None
-    user = session.get(User, uid)
-    if user is None or not user.is_active:
+    user = service.user_for_session(session, secret)
+    if user is None:  # signed out elsewhere, expired, or the user was deactivated
         request.session.clear()
         return None
     request.state.token_scopes = None  # a browser session has every scope its roles allow
@@ -86,8 +108,11 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from the API to
 
 
 def scoped(scope: str):
+    """The signed-in user, refused with 403 when their API token lacks `scope`. Every JSON route
+    takes one (tests/accounts/test_scope_walk.py walks them all with every scope)."""
     def dependency(request: Request, user: CurrentUser,
                    _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None) -> User:
         require_scope(request, scope)
         return user
+    dependency.required_scope = scope
     return Depends(dependency)

@@ -1,17 +1,20 @@
 """HTML routes: signing in and out, the site admin's users page, a user's API tokens."""
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app.accounts import service
-from app.accounts.deps import CurrentUser, DbSession, OptionalUser
+from app.accounts.deps import SESSION_KEY, CurrentUser, DbSession, OptionalUser
+from app.bounds import DbId
 from app.config import get_settings
-from app.errors import Forbidden, TooMany
+from app.errors import Forbidden, Invalid, TooMany
 from app.models import TOKEN_SCOPES
 from app.web import client_ip, is_htmx, render
 
@@ -19,8 +22,20 @@ router = APIRouter(include_in_schema=False)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths, so the login form cannot be used as an open redirect.
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """`target` if it is a path on this site, else "/": the login form must not be an open redirect.
+    Browsers read `\\` as `/`, drop tabs and newlines and decode %-escapes, so the check runs on
+    the target as a browser would read it, decoded until it no longer changes."""
+    if not target or len(target) > 2000:
+        return "/"
+    seen = target
+    for _ in range(4):
+        decoded = unquote(seen)
+        if decoded == seen:
+            break
+        seen = decoded
+    seen = re.sub(r"[\x00-\x20\x7f]", "", seen).replace("\\", "/")
+    parts = urlsplit(seen)
+    if not seen.startswith("/") or seen.startswith("//") or parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -65,18 +80,57 @@ def login(request: Request, session: DbSession, email: Annotated[str, Form()],
         # Commit the failure event even though we answer with an error.
         return render(request, "accounts/login.html", {"error": error, "email": email, "next": target},
                       block="login_form", status_code=status)
-    request.session.clear()
-    request.session["uid"] = user.id
+    _sign_in(request, session, user)
     if request.headers.get("HX-Request"):
         # An XHR would follow a 303 silently; tell htmx to navigate instead.
         return Response(status_code=200, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
 
 
+def _sign_in(request: Request, session, user) -> None:
+    request.session.clear()  # a new secret at every sign-in: no session fixation
+    request.session[SESSION_KEY] = service.start_session(session, user=user)
+
+
 @router.post("/logout")
 def logout(request: Request, session: DbSession, user: CurrentUser):
-    service.logout(session, user=user, ip=client_ip(request))
+    service.logout(session, user=user, ip=client_ip(request), session_secret=request.session.get(SESSION_KEY))
     request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+# --- a user's own account: password, sessions ------------------------------------------------
+
+def _account(request: Request, session, user, *, notice: str | None = None, error: str | None = None,
+             status_code: int = 200):
+    return render(request, "accounts/account.html",
+                  {"sessions": service.session_count(session, user=user), "notice": notice, "error": error},
+                  block="account", status_code=status_code)
+
+
+@router.get("/account")
+def account_page(request: Request, session: DbSession, user: CurrentUser):
+    return _account(request, session, user)
+
+
+@router.post("/account/password")
+def change_password(request: Request, session: DbSession, user: CurrentUser,
+                    current_password: Annotated[str, Form()], new_password: Annotated[str, Form()]):
+    try:
+        service.set_password(session, user=user, password=new_password, actor=user,
+                             current_password=current_password)
+    except Invalid as exc:
+        return _account(request, session, user, error=exc.message, status_code=422)
+    _sign_in(request, session, user)  # every other session ended; this one goes on with a new secret
+    return _account(request, session, user, notice="Password changed. Every other session was signed out.")
+
+
+@router.post("/account/sessions/end")
+def end_my_sessions(request: Request, session: DbSession, user: CurrentUser):
+    service.end_all_sessions(session, user=user, actor=user)
+    request.session.clear()
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": "/login"})
     return RedirectResponse("/login", status_code=303)
 
 
@@ -109,6 +163,18 @@ def create_user(request: Request, session: DbSession, user: CurrentUser, email: 
     page = max(1, -(-total // USERS_PER_PAGE))
     return render(request, "admin/users.html", _users_context(session, user, page, notice=f"Created {created.email}."),
                   block="users")
+
+
+@router.post("/admin/users/{user_id}/sessions/end")
+def end_user_sessions(request: Request, user_id: DbId, session: DbSession, user: CurrentUser):
+    target = service.get_user(session, user_id=user_id, actor=user)
+    ended = service.end_all_sessions(session, user=target, actor=user)
+    if target.id == user.id:
+        request.session.clear()
+    if not is_htmx(request):
+        return RedirectResponse("/admin/users", status_code=303)
+    return render(request, "admin/users.html", {"u": target, "row_notice": f"{ended} session(s) ended."},
+                  block="user_row")
 
 
 @router.post("/admin/users/{user_id}/flags")

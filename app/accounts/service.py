@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import access
@@ -15,7 +15,7 @@ from app.config import get_settings
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound, TooMany
 from app.events import service as events
-from app.models import ROLES, TOKEN_SCOPES, ApiToken, Event, Membership, Project, User
+from app.models import ROLES, TOKEN_SCOPES, ApiToken, Event, Membership, Project, User, UserSession
 from app.projects.service import validate_settings
 
 _hasher = PasswordHasher()
@@ -92,15 +92,73 @@ def authenticate(session: Session, *, email: str, password: str, ip: str | None)
     return user
 
 
-def logout(session: Session, *, user: User, ip: str | None) -> None:
+def logout(session: Session, *, user: User, ip: str | None, session_secret: str | None = None) -> None:
+    if session_secret:
+        end_session(session, secret=session_secret)
     events.record(session, kind="auth.logout", actor=user, subject=user, ip=ip)
 
 
-def set_password(session: Session, *, user: User, password: str, actor: User) -> None:
+def set_password(session: Session, *, user: User, password: str, actor: User,
+                 current_password: str | None = None) -> None:
+    """A new password ends every browser session of the user (the caller signs the user in anew)."""
+    if current_password is not None:
+        try:
+            _hasher.verify(user.password_hash, current_password)
+        except (VerifyMismatchError, InvalidHashError):
+            raise Invalid("Your current password is not right.") from None
     if len(password) < 8:
         raise Invalid("A password needs at least 8 characters.")
     user.password_hash = hash_password(password)
     events.record(session, kind="user.password_changed", actor=actor, subject=user)
+    end_all_sessions(session, user=user, actor=actor, reason="password changed")
+
+
+# --- browser sessions ----------------------------------------------------------------------
+# The signed cookie holds only a random secret; the server keeps its hash. Deleting the row ends
+# the session at once, even for a copy of the cookie replayed later.
+
+SESSION_TOUCH_SECONDS = 60  # last_seen_at is written at most once a minute, off the hot path
+
+
+def start_session(session: Session, *, user: User) -> str:
+    secret = secrets.token_urlsafe(32)
+    session.add(UserSession(id=_token_hash(secret), user_id=user.id, last_seen_at=utcnow()))
+    session.flush()
+    return secret
+
+
+def user_for_session(session: Session, secret: str) -> User | None:
+    """The session's user, or None when the session was ended, has expired or its user is inactive."""
+    found = session.execute(select(UserSession, User).join(User, User.id == UserSession.user_id)
+                            .where(UserSession.id == _token_hash(secret))).first()
+    if found is None:
+        return None
+    row, user = found
+    now = utcnow()
+    if not user.is_active or (now - row.created_at).total_seconds() > get_settings().session_max_age:
+        return None
+    if row.last_seen_at is None or (now - row.last_seen_at).total_seconds() > SESSION_TOUCH_SECONDS:
+        row.last_seen_at = now
+    return user
+
+
+def end_session(session: Session, *, secret: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.id == _token_hash(secret)))
+
+
+def end_all_sessions(session: Session, *, user: User, actor: User, reason: str = "sign out everywhere") -> int:
+    """Ends every browser session of `user` (the user themself or a site admin)."""
+    if actor.id != user.id:
+        access.require_site_admin(actor)
+    ended = session.execute(delete(UserSession).where(UserSession.user_id == user.id)).rowcount or 0
+    events.record(session, kind="auth.sessions_ended", actor=actor, subject=user,
+                  data={"sessions": ended, "reason": reason})
+    return ended
+
+
+def session_count(session: Session, *, user: User) -> int:
+    return session.scalar(select(func.count()).select_from(UserSession)
+                          .where(UserSession.user_id == user.id)) or 0
 
 
 def list_users(session: Session, *, actor: User, page: int = 1, per_page: int = 100) -> tuple[list[User], int]:
@@ -134,6 +192,8 @@ def set_user_flags(session: Session, *, user: User, actor: User, is_active: bool
         changes["is_site_admin"] = is_site_admin
     if changes:
         events.record(session, kind="user.updated", actor=actor, subject=user, data=changes)
+    if changes.get("is_active") is False:
+        end_all_sessions(session, user=user, actor=actor, reason="deactivated")
     return user
 
 

@@ -6,15 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.bounds import DbId
+
 
 class AnnotationIn(BaseModel):
     target_kind: Literal["run", "stage", "critique", "edit", "segment"]
-    target_id: int
+    target_id: DbId
     step: int = Field(0, ge=0, description="For segments: the step's index in the version.")
     label: Literal[-1, 0, 1] | None = None
     comment: str = Field("", max_length=10_000)
     correction: str | None = Field(None, max_length=200_000)
-    queue_item_id: int | None = None
+    queue_item_id: DbId | None = None
     stop_at_first_error: bool = False
 
 
@@ -66,9 +68,9 @@ class CorrectionOut(BaseModel):
 
 
 class ComparisonIn(BaseModel):
-    version_id: int
-    run_a_id: int
-    run_b_id: int
+    version_id: DbId
+    run_a_id: DbId
+    run_b_id: DbId
     choice: Literal["a", "b", "tie"]
     reason: str = Field("", max_length=5_000)
 

@@ -6,9 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.bounds import DbId
+
 
 class DocumentCreate(BaseModel):
-    project_id: int
+    project_id: DbId
     title: str = Field("", max_length=300)
     text: str
 
@@ -53,7 +55,7 @@ class VersionOut(VersionSummary):
 
 class FeedbackCreate(BaseModel):
     text: str
-    run_id: int | None = None
+    run_id: DbId | None = None
     save_as: Literal["document", "project"] | None = None
 
 

@@ -7,7 +7,8 @@ from app.db import Base
 from app.models.base import UTCDateTime, created_at_column
 
 ROLES = ("writer", "annotator", "admin")
-TOKEN_SCOPES = ("read", "write", "annotate", "export")
+# "admin": project settings and members through the API (a project admin role is still needed).
+TOKEN_SCOPES = ("read", "write", "annotate", "export", "admin")
 
 
 class User(Base):

@@ -15,7 +15,7 @@ from app.projects.schemas import MemberOut, ProjectOut, ProjectSettingsUpdate, P
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
 Reader = Annotated[User, scoped("read")]
-Writer = Annotated[User, scoped("write")]
+Admin = Annotated[User, scoped("admin")]
 
 
 @router.get("/projects", response_model=list[ProjectWithRole])
@@ -34,7 +34,7 @@ def get_project(project_id: int, session: DbSession, user: Reader):
 # declared here for the OpenAPI page only.
 @router.patch("/projects/{project_id}", response_model=ProjectOut, openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": ProjectSettingsUpdate.model_json_schema()}}}})
-def patch_project(project_id: int, body: Annotated[dict[str, Any], Body()], session: DbSession, user: Writer):
+def patch_project(project_id: int, body: Annotated[dict[str, Any], Body()], session: DbSession, user: Admin):
     project, _changed = service.update_project(session, project_id=project_id, actor=user, changes=body)
     return project
 

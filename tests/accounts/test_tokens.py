@@ -38,7 +38,7 @@ def test_token_needs_a_scope(client, make_user):
     login(client, make_user())
     r = client.post("/account/tokens", data={"name": "none"}, headers=HX)
     assert r.status_code == 422 and "at least one scope" in r.text and r.headers["HX-Retarget"] == "#flash"
-    r = client.post("/account/tokens", data={"name": "bad", "scopes": ["admin"]}, headers=HX)
+    r = client.post("/account/tokens", data={"name": "bad", "scopes": ["root"]}, headers=HX)
     assert r.status_code == 422 and "Unknown scope" in r.text
 
 

@@ -23,7 +23,7 @@ def test_get_project_settings_and_404_for_non_members(client, db, project, site_
 
 
 def test_patch_project_validates_like_the_page_and_records_event(client, db, project, site_admin):
-    headers = api_headers(db, site_admin, ["read", "write"])
+    headers = api_headers(db, site_admin, ["read", "admin"])
     r = client.patch(f"/api/v1/projects/{project.id}", json={"verify_threshold": 0.9, "shadow_user": True},
                      headers=headers)
     assert r.status_code == 200 and r.json()["verify_threshold"] == 0.9 and r.json()["shadow_user"] is True
@@ -37,12 +37,13 @@ def test_patch_project_validates_like_the_page_and_records_event(client, db, pro
     assert r.status_code == 422 and "unknown setting" in r.json()["detail"]
 
 
-def test_patch_needs_write_scope_and_admin_role(client, db, project, site_admin, member):
+def test_patch_needs_admin_scope_and_admin_role(client, db, project, site_admin, member):
+    for scopes in (["read"], ["read", "write", "annotate", "export"]):
+        r = client.patch(f"/api/v1/projects/{project.id}", json={"max_depth": 4},
+                         headers=api_headers(db, site_admin, scopes))
+        assert r.status_code == 403 and "'admin' scope" in r.json()["detail"]
     r = client.patch(f"/api/v1/projects/{project.id}", json={"max_depth": 4},
-                     headers=api_headers(db, site_admin, ["read"]))
-    assert r.status_code == 403 and "'write' scope" in r.json()["detail"]
-    r = client.patch(f"/api/v1/projects/{project.id}", json={"max_depth": 4},
-                     headers=api_headers(db, member("annotator"), ["read", "write"]))
+                     headers=api_headers(db, member("annotator"), ["read", "admin"]))
     assert r.status_code == 403
     db.refresh(project)
     assert project.max_depth == 3
@@ -60,7 +61,7 @@ def test_members_api(client, db, project, site_admin, member):
 def test_bearer_calls_need_no_csrf_but_cookie_sessions_do(client, db, project, site_admin):
     # A bearer-token call carries no session cookie, so no CSRF token is needed...
     r = client.patch(f"/api/v1/projects/{project.id}", json={"max_depth": 6},
-                     headers=api_headers(db, site_admin, ["write"]))
+                     headers=api_headers(db, site_admin, ["admin"]))
     assert r.status_code == 200
     # ...but a signed-in browser session calling the API without the CSRF header is refused.
     login(client, site_admin)
