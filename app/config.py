@@ -29,9 +29,12 @@ class Settings(BaseSettings):
     # Requests in flight at once to one model, per worker process. A worker runs twice as many
     # threads by default, so database work between stages never leaves a model slot idle.
     model_concurrency: int = 4
-    # A queued or running run with no stage activity for this long is re-sent to a worker when a
-    # worker starts (its first worker was killed; the pipeline resumes after its last stage).
-    run_stale_seconds: int = 900
+    # A running run whose worker has not beaten its heartbeat for this long (the worker died, or
+    # lost the database), or a queued run not picked up for this long while the broker's queue is
+    # empty (the message was lost), is re-sent by beat's sweep; the pipeline resumes where it was.
+    run_stale_seconds: int = 60
+    # Re-sends of one run before the sweep fails it with a message instead.
+    run_max_recoveries: int = 3
     demo_password: str = "emend-demo"
     # How often beat releases idle queue claims (expired exports: every tenth time).
     sweep_seconds: float = 60.0

@@ -90,6 +90,8 @@ def set_engine(engine: Engine) -> None:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """One transaction: commit on success, roll back on error. Used by tasks and the CLI."""
+    from app import jobs
+
     get_engine()
     session = SessionLocal()
     try:
@@ -100,6 +102,7 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+    jobs.raise_if_refused(session)
 
 
 def get_session() -> Iterator[Session]:

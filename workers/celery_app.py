@@ -23,8 +23,10 @@ def make_celery() -> Celery:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     app = Celery("emend", broker=broker, include=["workers.tasks", "workers.run_tasks", "workers.export_tasks"])
     if broker.startswith(("redis://", "rediss://")):
-        # A message taken by a worker that died comes back after this long (default: 1 hour).
-        app.conf.broker_transport_options = {"visibility_timeout": settings.run_stale_seconds}
+        # A message taken by a worker that died comes back after this long. Beat's run sweep
+        # notices a dead worker within EMEND_RUN_STALE_SECONDS, long before; a late copy is harmless
+        # (claim_run), so this stays long and a slow run is not handed to a second worker for nothing.
+        app.conf.broker_transport_options = {"visibility_timeout": 3600}
     app.conf.update(
         task_ignore_result=True,          # status lives in our own tables
         task_acks_late=True,              # a killed worker's task is delivered again
@@ -33,6 +35,10 @@ def make_celery() -> Celery:
         task_always_eager=settings.task_always_eager,
         task_eager_propagates=True,
         broker_connection_retry_on_startup=True,
+        # A request that starts a run while the broker is down answers within about a second
+        # (503, the run failed with a message) instead of hanging in kombu's retries.
+        broker_connection_timeout=2,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         worker_hijack_root_logger=False,
         task_default_queue="emend",
         # Sweeps that must happen even when nobody opens the page that would do them: run by
@@ -40,6 +46,8 @@ def make_celery() -> Celery:
         beat_schedule={
             "release-idle-claims": {"task": "maintenance.release_idle_claims", "schedule": settings.sweep_seconds},
             "expire-exports": {"task": "maintenance.expire_exports", "schedule": 10 * settings.sweep_seconds},
+            "sweep-stale-runs": {"task": "maintenance.sweep_stale_runs",
+                                 "schedule": min(settings.sweep_seconds, settings.run_stale_seconds / 2)},
         },
     )
     return app
@@ -50,14 +58,16 @@ celery_app = make_celery()
 
 @worker_ready.connect
 def _recover_interrupted_runs(**_kwargs) -> None:
-    """Re-send runs that a killed worker left behind (the embedded broker never redelivers them)."""
-    from app.db import session_scope
-    from app.runs.service import recover_interrupted_runs
+    """Sweep once at start, not only at beat's first tick: runs a killed worker left behind."""
+    from workers.tasks import sweep_runs
 
-    with session_scope() as session:
-        recovered = recover_interrupted_runs(session, idle_seconds=get_settings().run_stale_seconds)
-    if recovered:
-        logging.getLogger(__name__).warning("re-sent interrupted runs %s", recovered)
+    try:
+        swept = sweep_runs()
+    except Exception:  # the database is not there yet: beat's sweep will do it
+        logging.getLogger(__name__).exception("could not sweep stale runs at start")
+        return
+    if any(swept.values()):
+        logging.getLogger(__name__).warning("stale runs at start: %s", swept)
 
 
 @worker_ready.connect

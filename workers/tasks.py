@@ -29,3 +29,32 @@ def expire_exports() -> int:
 
     with session_scope() as session:
         return service.cleanup_expired(session)
+
+
+@celery_app.task(name="maintenance.sweep_stale_runs")
+def sweep_stale_runs() -> dict:
+    """Every few seconds (beat): runs whose worker died, or whose message was lost, are re-sent
+    or failed with a message (app/runs/service.py sweep_stale_runs)."""
+    return sweep_runs()
+
+
+def sweep_runs() -> dict:
+    from app.config import get_settings
+    from app.runs import service
+
+    settings = get_settings()
+    with session_scope() as session:
+        return service.sweep_stale_runs(session, stale_seconds=settings.run_stale_seconds,
+                                        max_recoveries=settings.run_max_recoveries,
+                                        broker_queue_empty=broker_queue_empty())
+
+
+def broker_queue_empty() -> bool | None:
+    """Whether the broker holds no waiting message for the workers (None: it cannot be asked)."""
+    try:
+        with celery_app.connection_for_write() as connection:
+            channel = connection.default_channel
+            declared = channel.queue_declare(queue=celery_app.conf.task_default_queue, passive=True)
+            return declared.message_count == 0
+    except Exception:  # the broker is down: the re-send fails too, and the next sweep tries again
+        return None

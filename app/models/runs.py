@@ -53,6 +53,9 @@ class Run(Base):
     # Written by the worker every few seconds while it holds the run; beat re-sends or fails
     # runs whose heartbeat (or, while queued, whose creation) is older than EMEND_RUN_STALE_SECONDS.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The delivery (Celery task id) that holds the run; another delivery takes over only once the
+    # heartbeat is stale, so a message delivered twice never runs the pipeline twice at once.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     applied_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("versions.id", ondelete="RESTRICT", use_alter=True, name="fk_runs_applied_version_id_versions")
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.accounts import access
@@ -129,32 +129,112 @@ def start_run(session: Session, *, document_id: int, user: User, feedback: str =
     events.record(session, kind="run.started", actor=user, subject=run,
                   data={"version_id": run.version_id, "model": run.model, "variant": variant,
                         "feedback": bool(feedback)})
-    enqueue_after_commit(session, "runs.execute", run.id)
+    run.heartbeat_at = utcnow()  # while queued: when it was sent (see sweep_stale_runs)
+    enqueue_after_commit(session, "runs.execute", run.id, on_refused=_run_refused(run.id))
     session.flush()
     return run
 
 
-def recover_interrupted_runs(session: Session, *, idle_seconds: float) -> list[int]:
-    """Send again the runs left queued or running by a worker that died or a lost message.
+def _run_refused(run_id: int):
+    def fail(exc: Exception) -> None:
+        from app.db import session_scope
 
-    A run counts as interrupted when neither it nor any of its stages has moved for
-    `idle_seconds`. Executing it again is safe: the pipeline resumes after its last finished stage.
+        with session_scope() as session:
+            fail_unqueued_run(session, run_id=run_id, reason=f"the task broker is unreachable ({type(exc).__name__}).")
+    return fail
+
+
+def heartbeat_interval(stale_seconds: float) -> float:
+    """How often a worker beats: several beats fit in the stale bound, so one slow write is no death."""
+    return max(0.5, stale_seconds / 6)
+
+
+def claim_run(session: Session, *, run_id: int, claimant: str, stale_seconds: float) -> bool:
+    """Take the run for one delivery of its task, atomically. A queued run, a running one whose
+    heartbeat is stale (its worker died), or one this same delivery held (a retry) can be taken;
+    a live run held by another delivery cannot, so a duplicated message never runs it twice."""
+    now = utcnow()
+    stale_before = now - timedelta(seconds=stale_seconds)
+    taken = session.execute(
+        update(Run).where(
+            Run.id == run_id,
+            or_(Run.status == "queued",
+                and_(Run.status == "running",
+                     or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < stale_before, Run.claimed_by == claimant))))
+        .values(status="running", heartbeat_at=now, claimed_by=claimant,
+                started_at=func.coalesce(Run.started_at, now))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return taken == 1
+
+
+def beat_heartbeat(session: Session, *, run_id: int, claimant: str) -> bool:
+    """The holder says it is alive; False once the run ended or another delivery took it over."""
+    return session.execute(
+        update(Run).where(Run.id == run_id, Run.claimed_by == claimant, Run.status == "running")
+        .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount == 1
+
+
+def sweep_stale_runs(session: Session, *, stale_seconds: float, max_recoveries: int,
+                     broker_queue_empty: bool | None = True) -> dict[str, list[int]]:
+    """Beat's sweep: no run stays queued or running with nobody working on it.
+
+    - running, heartbeat older than the bound: its worker died or lost the database; re-sent (the
+      pipeline resumes after its last finished stage), or failed with a message after
+      `max_recoveries` re-sends;
+    - queued, not picked up within the bound while the broker's queue is empty: its message was
+      lost (a broker restarted without persistence, or the send failed); re-sent. While messages
+      are waiting (`broker_queue_empty` False) the workers are just busy and nothing is re-sent.
     """
-    last_stage_activity = (
-        select(func.max(func.coalesce(Stage.finished_at, Stage.started_at)))
-        .where(Stage.run_id == Run.id).correlate(Run).scalar_subquery()
-    )
-    cutoff = utcnow() - timedelta(seconds=idle_seconds)
-    runs = session.scalars(
-        select(Run).where(Run.status.in_(ACTIVE_STATUSES),
-                          func.coalesce(last_stage_activity, Run.started_at, Run.created_at) <= cutoff)
-        .order_by(Run.id)
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
+    stale = session.scalars(
+        select(Run).where(Run.status.in_(ACTIVE_STATUSES), last_sign < cutoff).order_by(Run.id)
+        .with_for_update(skip_locked=True)
     ).all()
-    for run in runs:
+    swept: dict[str, list[int]] = {"resent": [], "failed": []}
+    for run in stale:
+        if run.status == "queued" and broker_queue_empty is False:
+            continue
+        recoveries = int((run.params or {}).get("recoveries", 0))
+        if run.status == "running" and recoveries >= max_recoveries:
+            _fail_abandoned(session, run, recoveries)
+            swept["failed"].append(run.id)
+            continue
+        run.params = {**(run.params or {}), "recoveries": recoveries + 1}
+        run.heartbeat_at = utcnow()  # the clock starts again for the new delivery
         events.record(session, kind="run.recovered", subject=run, source="ai",
-                      data={"status": run.status, "idle_seconds": idle_seconds})
+                      data={"status": run.status, "stale_seconds": stale_seconds, "recoveries": recoveries + 1})
         enqueue_after_commit(session, "runs.execute", run.id)
-    return [run.id for run in runs]
+        swept["resent"].append(run.id)
+    session.flush()
+    return swept
+
+
+def _fail_abandoned(session: Session, run: Run, recoveries: int) -> None:
+    run.status = "failed"
+    run.error = (f"The worker running this run stopped responding {recoveries + 1} times (it was killed or lost "
+                 "the database), so Emend stopped the run. The stages that finished are kept; start a new run.")
+    run.finished_at = utcnow()
+    for stage in session.scalars(select(Stage).where(Stage.run_id == run.id, Stage.status == "running")):
+        stage.status = "failed"
+        stage.error = run.error
+        stage.finished_at = run.finished_at
+    events.record(session, kind="run.failed", subject=run, source="ai",
+                  data={"error": run.error, "recoveries": recoveries})
+
+
+def fail_unqueued_run(session: Session, *, run_id: int, reason: str) -> None:
+    """The broker refused the run's task after its row was committed: fail it with the reason, so
+    the document is not blocked by a run no worker will ever see."""
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None or run.status != "queued":
+        return
+    run.status = "failed"
+    run.error = f"Emend could not queue this run: {reason} Start it again once the broker is back."
+    run.finished_at = utcnow()
+    events.record(session, kind="run.failed", subject=run, source="ai", data={"error": run.error})
 
 
 def _run_for_write(session: Session, run_id: int, user: User) -> Run:
@@ -197,6 +277,12 @@ def do_not_repeat(session: Session, *, document_id: int) -> list[dict]:
     return [{"original": original, "replacement": replacement} for original, replacement, _ in rows]
 
 
+LOCALE_GUIDELINES = {
+    "en-US": "Spelling locale: en-US (American English).",
+    "en-GB": "Spelling locale: en-GB (British English); keep British spellings.",
+}
+
+
 def guidelines_for(session: Session, *, document: Document) -> list[str]:
     """The project's guideline text, then active saved guidelines of the project and the document."""
     out: list[str] = []
@@ -210,6 +296,10 @@ def guidelines_for(session: Session, *, document: Document) -> list[str]:
         ).order_by(Guideline.created_at, Guideline.id)
     ).all()
     out.extend(t.strip() for t in rows if t and t.strip())
+    # The spelling locale reaches every model as a guideline; the offline reviser reads it too.
+    locale_line = LOCALE_GUIDELINES.get(document.project.locale or "auto")
+    if locale_line:
+        out.append(locale_line)
     return out
 
 
@@ -332,6 +422,6 @@ def rerun_from(session: Session, *, run_id: int, position: int, parsed_output, u
     events.record(session, kind="run.rerun", actor=user, subject=run,
                   data={"parent_run_id": parent.id, "position": position, "stage": STAGE_NAMES[position],
                         "annotation_id": annotation_id})
-    enqueue_after_commit(session, "runs.execute", run.id)
+    enqueue_after_commit(session, "runs.execute", run.id, on_refused=_run_refused(run.id))
     session.flush()
     return run

@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"], unique=False)
     # Plain ADD COLUMN on both backends (no batch table copy: it would drop SQLite's guard triggers).
     op.add_column("runs", sa.Column("heartbeat_at", app.models.base.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("runs", sa.Column("claimed_by", sa.String(length=64), nullable=True))
     op.add_column("projects", sa.Column("locale", sa.String(length=8), server_default="auto", nullable=False))
 
 
@@ -35,6 +36,7 @@ def downgrade() -> None:
     with op.batch_alter_table("projects") as batch:
         batch.drop_column("locale")
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("claimed_by")
         batch.drop_column("heartbeat_at")
     op.drop_index(op.f("ix_user_sessions_user_id"), table_name="user_sessions")
     op.drop_table("user_sessions")
