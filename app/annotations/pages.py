@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
 from app.annotations import agreement, comparisons, queues, service
-from app.errors import Conflict, Invalid
+from app.errors import Conflict, Forbidden, Invalid
 from app.models import QueueItem, Run
 from app.web import is_htmx, render
 
@@ -108,65 +108,93 @@ def _admin_projects(session, user):
     return [p for p, role in accounts.user_projects(session, user) if role == "admin"]
 
 
-@router.get("/queues")
-def queue_list(request: Request, session: DbSession, user: CurrentUser, project_id: int | None = None):
+def _queues_context(session, user, project_id: int | None, *, form: dict | None = None,
+                    message: str | None = None) -> dict:
     rows = [(q, assigned, queues.progress(session, queue=q)) for q, assigned in queues.visible_queues(session, user)]
     projects = _admin_projects(session, user)
     chosen = next((p for p in projects if p.id == project_id), projects[0] if projects else None)
     candidates = queues.project_annotators(session, chosen.id) if chosen else []
-    return render(request, "annotations/queues.html", {"rows": rows, "projects": projects, "chosen": chosen,
-                                                        "candidates": candidates})
+    return {"rows": rows, "projects": projects, "chosen": chosen, "candidates": candidates,
+            "form": form or {}, "message": message}
+
+
+@router.get("/queues")
+def queue_list(request: Request, session: DbSession, user: CurrentUser, project_id: int | None = None):
+    return render(request, "annotations/queues.html", _queues_context(session, user, project_id))
 
 
 @router.post("/queues")
 def queue_create(request: Request, session: DbSession, user: CurrentUser,
-                 project_id: Annotated[int, Form()], name: Annotated[str, Form()],
-                 item_kind: Annotated[str, Form()] = "run", overlap: Annotated[int, Form()] = 1,
-                 claim_timeout_minutes: Annotated[int, Form()] = 30, blind: Annotated[str, Form()] = "",
+                 project_id: Annotated[int, Form()], name: Annotated[str, Form()] = "",
+                 item_kind: Annotated[str, Form()] = "run", overlap: Annotated[str, Form()] = "1",
+                 claim_timeout_minutes: Annotated[str, Form()] = "30", blind: Annotated[str, Form()] = "",
                  model: Annotated[str, Form()] = "", date_from: Annotated[str, Form()] = "",
                  date_to: Annotated[str, Form()] = "", depth: Annotated[str, Form()] = "",
                  instructions: Annotated[str, Form()] = "",
                  assignees: Annotated[list[int] | None, Form()] = None):
+    form = {"name": name, "item_kind": item_kind, "overlap": overlap, "claim_timeout_minutes": claim_timeout_minutes,
+            "blind": bool(blind), "model": model, "date_from": date_from, "date_to": date_to, "depth": depth,
+            "instructions": instructions, "assignees": set(assignees or []), "submitted": True}
     try:
-        filters = queues.QueueFilters(
-            model=model.strip() or None,
-            date_from=date.fromisoformat(date_from) if date_from else None,
-            date_to=date.fromisoformat(date_to) if date_to else None,
-            depth=int(depth) if depth.strip() else None)
-    except ValueError as exc:
-        raise Invalid(f"Check the filters: {exc}.") from exc
-    queue = queues.create_queue(session, project_id=project_id, user=user, name=name, item_kind=item_kind,
-                                overlap=overlap, claim_timeout_seconds=claim_timeout_minutes * 60, blind=bool(blind),
-                                filters=filters, instructions=instructions, assignee_ids=assignees or [])
+        try:
+            filters = queues.QueueFilters(
+                model=model.strip() or None,
+                date_from=date.fromisoformat(date_from) if date_from else None,
+                date_to=date.fromisoformat(date_to) if date_to else None,
+                depth=int(depth) if depth.strip() else None)
+            overlap_n, timeout_n = int(overlap), int(claim_timeout_minutes)
+        except ValueError as exc:
+            raise Invalid(f"Check the filters and numbers: {exc}.") from exc
+        with session.begin_nested():  # a refused queue leaves nothing behind
+            queue = queues.create_queue(session, project_id=project_id, user=user, name=name, item_kind=item_kind,
+                                        overlap=overlap_n, claim_timeout_seconds=timeout_n * 60, blind=bool(blind),
+                                        filters=filters, instructions=instructions, assignee_ids=assignees or [])
+    except (Invalid, Conflict) as exc:
+        ctx = _queues_context(session, user, project_id, form=form, message=exc.message)
+        return render(request, "annotations/queues.html", ctx, block="new_queue", status_code=exc.status_code)
     return _go(request, f"/queues/{queue.id}")
 
 
-@router.get("/queues/{queue_id}")
-def queue_page(request: Request, queue_id: int, session: DbSession, user: CurrentUser):
+def _queue_context(session, user, queue_id: int, message: str | None = None) -> dict:
     queue = queues.require_queue(session, user, queue_id)
     queues.release_idle_claims(session, queue=queue)
     role = access.role_in(session, user, queue.project_id)
     progress = queues.progress(session, queue=queue)
-    return render(request, "annotations/queue.html", {
+    return {
         "queue": queue, "progress": progress,
         "agreement": agreement.queue_agreement(session, queue=queue), "is_admin": role == "admin",
         "assigned": queues.is_assignee(session, queue, user),
         "candidates": queues.project_annotators(session, queue.project_id) if role == "admin" else [],
-        "assignee_ids": queues.assignee_ids(session, queue)})
+        "assignee_ids": queues.assignee_ids(session, queue), "message": message}
+
+
+@router.get("/queues/{queue_id}")
+def queue_page(request: Request, queue_id: int, session: DbSession, user: CurrentUser):
+    return render(request, "annotations/queue.html", _queue_context(session, user, queue_id))
 
 
 @router.post("/queues/{queue_id}/assignees")
 def queue_assign(request: Request, queue_id: int, session: DbSession, user: CurrentUser,
                  assignees: Annotated[list[int] | None, Form()] = None):
-    queues.set_assignees(session, queue_id=queue_id, user=user, assignee_ids=assignees or [])
+    try:
+        with session.begin_nested():
+            queues.set_assignees(session, queue_id=queue_id, user=user, assignee_ids=assignees or [])
+    except (Invalid, Forbidden) as exc:
+        ctx = _queue_context(session, user, queue_id, message=exc.message)
+        ctx["assignee_ids"] = set(assignees or [])  # what they ticked, not what is saved
+        return render(request, "annotations/queue.html", ctx, block="assignees", status_code=exc.status_code)
     return _go(request, f"/queues/{queue_id}")
 
 
-@router.get("/queues/{queue_id}/next")
-def queue_next(request: Request, queue_id: int, session: DbSession, user: CurrentUser, stop: bool = False):
-    claim = queues.next_item(session, queue_id=queue_id, user=user)
+def _next_context(session, user, queue_id: int, *, stop: bool = False, item_id: int | None = None) -> dict:
+    """The annotator's current item (claimed now if they hold none); with item_id, that item."""
+    if item_id is None:
+        claim = queues.next_item(session, queue_id=queue_id, user=user)
+    else:
+        claim = queues.require_claim(session, queue_id=queue_id, item_id=item_id, user=user)[2]
     queue = queues.require_queue(session, user, queue_id)
-    ctx: dict = {"queue": queue, "claim": claim, "item": None, "progress": queues.progress(session, queue=queue)}
+    ctx: dict = {"queue": queue, "claim": claim, "item": None, "progress": queues.progress(session, queue=queue),
+                 "message": None}
     if claim is not None:
         item = session.get(QueueItem, claim.item_id)
         ctx["item"] = item
@@ -180,12 +208,24 @@ def queue_next(request: Request, queue_id: int, session: DbSession, user: Curren
             document = session.get(Document, item.document_id)
             ctx.update(_steps_context(session, user, document.current_version_id, stop=stop,
                                       queue_item_id=item.id, next_url=next_url + ("?stop=1" if stop else "")))
-    return render(request, "annotations/next.html", ctx)
+    return ctx
+
+
+@router.get("/queues/{queue_id}/next")
+def queue_next(request: Request, queue_id: int, session: DbSession, user: CurrentUser, stop: bool = False):
+    return render(request, "annotations/next.html", _next_context(session, user, queue_id, stop=stop))
 
 
 @router.post("/queues/{queue_id}/items/{item_id}/submit")
 def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser):
-    queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
+    try:
+        with session.begin_nested():
+            queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
+    except (Invalid, Conflict) as exc:
+        # The item as it was, with the reason beside the submit button (htmx: only that box).
+        ctx = _next_context(session, user, queue_id, item_id=item_id)
+        ctx["message"] = exc.message
+        return render(request, "annotations/next.html", ctx, block="submit_box", status_code=exc.status_code)
     return _go(request, f"/queues/{queue_id}/next")
 
 
@@ -207,8 +247,13 @@ def compare_page(request: Request, version_id: int, session: DbSession, user: Cu
 def compare_choose(request: Request, version_id: int, session: DbSession, user: CurrentUser,
                    run_a_id: Annotated[int, Form()], run_b_id: Annotated[int, Form()],
                    choice: Annotated[str, Form()], reason: Annotated[str, Form()] = ""):
-    comparisons.make_comparison(session, version_id=version_id, run_a_id=run_a_id, run_b_id=run_b_id, user=user,
-                                choice=choice, reason=reason)
+    try:
+        with session.begin_nested():
+            comparisons.make_comparison(session, version_id=version_id, run_a_id=run_a_id, run_b_id=run_b_id,
+                                        user=user, choice=choice, reason=reason)
+    except (Conflict, Invalid, Forbidden) as exc:
+        ctx = _compare_context(session, user, version_id, run_a_id, run_b_id, message=exc.message)
+        return render(request, "annotations/compare.html", ctx, status_code=exc.status_code)
     return _go(request, f"/versions/{version_id}/compare?a={run_a_id}&b={run_b_id}")
 
 
@@ -221,11 +266,12 @@ def compare_start_run(request: Request, version_id: int, session: DbSession, use
         with session.begin_nested():
             run: Run = comparisons.start_candidate_run(session, version_id=version_id, user=user, model=model,
                                                        variant=variant)
-    except Conflict as exc:
-        # start_run refuses while another run of the document is active: say so on the page.
+    except (Conflict, Invalid, Forbidden) as exc:
+        # start_run refuses while another run of the document is active, or on an old version:
+        # say so on the page.
         ctx = _compare_context(session, user, version_id, None, None,
                                message=f"A second run could not start: {exc.message}")
-        return render(request, "annotations/compare.html", ctx, status_code=409)
+        return render(request, "annotations/compare.html", ctx, status_code=exc.status_code)
     url = f"/versions/{version_id}/compare"
     if against.strip().isdigit():
         url += f"?a={int(against)}&b={run.id}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,21 @@ from app.accounts import access
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.events import service as events
-from app.models import Annotation, Document, Membership, Queue, QueueAssignee, QueueClaim, QueueItem, Run, User, Version
+from app.models import (
+    Annotation,
+    Critique,
+    Document,
+    Edit,
+    Membership,
+    Queue,
+    QueueAssignee,
+    QueueClaim,
+    QueueItem,
+    Run,
+    Stage,
+    User,
+    Version,
+)
 
 ANNOTATOR_ROLES = ("annotator", "admin")
 MAX_ITEMS = 5_000
@@ -287,10 +301,18 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     if claim.submitted_at is not None:
         return claim
     session.flush()  # labels given in this transaction count
-    labels = session.scalar(select(func.count()).select_from(Annotation).where(
-        Annotation.queue_item_id == item.id, Annotation.user_id == user.id))
+    mine = list(session.scalars(select(Annotation).where(Annotation.user_id == user.id,
+                                                         or_(Annotation.queue_item_id == item.id,
+                                                             item_targets_clause(item)))))
+    labels = len(mine)
     if not labels:
         raise Invalid("Label or comment on at least one step of this item before submitting it.")
+    # Labels given elsewhere (on the run's trace, before claiming) become this item's, so the
+    # queue's agreement counts them; a label already made for another queue's item stays there.
+    adopted = [a.id for a in mine if a.queue_item_id is None]
+    if adopted:
+        session.execute(update(Annotation).where(Annotation.id.in_(adopted), Annotation.queue_item_id.is_(None))
+                        .values(queue_item_id=item.id).execution_options(synchronize_session="fetch"))
     if claim.released_at is not None:
         # Released as idle: take the place back if it is still free.
         retaken = session.execute(
@@ -305,8 +327,29 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     session.flush()
     session.refresh(item)
     events.record(session, kind="queue.item_submitted", actor=user, subject=item, project_id=queue.project_id,
-                  run_id=item.run_id, document_id=item.document_id, data={"queue_id": queue.id, "labels": labels})
+                  run_id=item.run_id, document_id=item.document_id, data={"queue_id": queue.id, "labels": labels, "adopted_annotations": adopted})
     return claim
+
+
+def item_targets_clause(item: QueueItem):
+    """Annotations on the item's targets, wherever they were given: for a run, the run and its
+    stages, critiques and edits; for a document, those of every run of it and its versions' steps."""
+    if item.run_id is not None:
+        runs = select(Run.id).where(Run.id == item.run_id)
+        versions = None
+    else:
+        runs = select(Run.id).where(Run.document_id == item.document_id)
+        versions = select(Version.id).where(Version.document_id == item.document_id)
+    parts = [
+        and_(Annotation.target_kind == "run", Annotation.target_id.in_(runs)),
+        and_(Annotation.target_kind == "stage", Annotation.target_id.in_(select(Stage.id).where(Stage.run_id.in_(runs)))),
+        and_(Annotation.target_kind == "critique",
+             Annotation.target_id.in_(select(Critique.id).where(Critique.run_id.in_(runs)))),
+        and_(Annotation.target_kind == "edit", Annotation.target_id.in_(select(Edit.id).where(Edit.run_id.in_(runs)))),
+    ]
+    if versions is not None:
+        parts.append(and_(Annotation.target_kind == "segment", Annotation.target_id.in_(versions)))
+    return or_(*parts)
 
 
 # --- progress -----------------------------------------------------------------------------
