@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Requests in flight at once to one model, per worker process. A worker runs twice as many
     # threads by default, so database work between stages never leaves a model slot idle.
     model_concurrency: int = 4
+    # Requests a minute to one model (unset: no limit). Both limits hold across all workers on Redis.
+    model_rpm: int | None = None
     # A running run whose worker has not beaten its heartbeat for this long (the worker died, or
     # lost the database), or a queued run not picked up for this long while the broker's queue is
     # empty (the message was lost), is re-sent by beat's sweep; the pipeline resumes where it was.

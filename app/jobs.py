@@ -43,7 +43,7 @@ def _send_pending(session: Session) -> None:
     for name, args, options, on_refused in session.info.pop(_KEY, None) or ():
         try:
             _dispatch(name, args, options)
-        except Exception as exc:  # kombu raises many kinds; each means "not queued"
+        except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; each means "not queued"
             log.warning("could not send %s%s: %s", name, args, exc)
             refused = refused or exc
             if on_refused is not None:

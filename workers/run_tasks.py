@@ -22,8 +22,7 @@ DB_RETRY_SECONDS = (2, 5, 10, 20, 30)
 def execute(self, run_id: int) -> None:
     from app.config import get_settings
     from app.db import session_scope
-    from app.runs import pipeline
-    from app.runs import service
+    from app.runs import pipeline, service
 
     run_id = int(run_id)
     claimant = self.request.id or uuid.uuid4().hex
@@ -54,7 +53,7 @@ def _heartbeat(run_id: int, claimant: str, every: float):
                 with session_scope() as session:
                     if not service.beat_heartbeat(session, run_id=run_id, claimant=claimant):
                         return
-            except Exception as exc:  # the database is away: the next beat tries again
+            except Exception as exc:  # noqa: BLE001 - the database is away: the next beat tries again
                 log.warning("run %s: heartbeat failed: %s", run_id, type(exc).__name__)
 
     thread = threading.Thread(target=beat, name=f"emend-heartbeat-{run_id}", daemon=True)

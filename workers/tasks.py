@@ -56,5 +56,5 @@ def broker_queue_empty() -> bool | None:
             channel = connection.default_channel
             declared = channel.queue_declare(queue=celery_app.conf.task_default_queue, passive=True)
             return declared.message_count == 0
-    except Exception:  # the broker is down: the re-send fails too, and the next sweep tries again
+    except Exception:  # noqa: BLE001 - the broker is down: the re-send fails too, and the next sweep tries again
         return None

@@ -13,10 +13,11 @@ import json
 import logging
 import os
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from app.llm import limits
 
 if TYPE_CHECKING:
     from app.llm.cache import ResponseCache
@@ -68,22 +69,19 @@ class ModelError(Exception):
         self.status_code = status_code
 
 
-_slots: dict[tuple[str, str | None], threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
+def _slot(settings: ModelSettings) -> limits.Slot:
+    """A slot of the model endpoint's limits: EMEND_MODEL_CONCURRENCY requests in flight (and
+    EMEND_MODEL_RPM a minute, if set), across all workers when the broker is Redis. Workers run more
+    threads than that, so a run's database work between stages overlaps other runs' model calls."""
+    from app.config import get_settings
 
-
-def _slot(settings: ModelSettings) -> threading.BoundedSemaphore:
-    """The semaphore that caps this process's requests in flight to one model endpoint at
-    EMEND_MODEL_CONCURRENCY. Workers run more threads than that, so a run's database work between
-    stages overlaps other runs' model calls and the model stays busy up to its limit."""
-    key = (settings.model, settings.api_base)
-    with _slots_lock:
-        slot = _slots.get(key)
-        if slot is None:
-            from app.config import get_settings
-
-            slot = _slots[key] = threading.BoundedSemaphore(max(1, get_settings().model_concurrency))
-        return slot
+    config = get_settings()
+    redis_url = config.broker_url if config.broker_url.startswith(("redis://", "rediss://")) else None
+    shape = {"concurrency": config.model_concurrency, "per_minute": config.model_rpm}
+    shared = limits.for_model(settings.model, settings.api_base, redis_url=redis_url, **shape)
+    local = limits.for_model(settings.model, settings.api_base, redis_url=None, **shape)
+    # A holder that died frees its slot after the lease: longer than any one attempt can take.
+    return limits.Slot(shared, settings.timeout + 30, local)
 
 
 def _import_litellm():
@@ -91,18 +89,19 @@ def _import_litellm():
     import litellm
 
     litellm.suppress_debug_info = True  # no "Provider List" banners in worker logs
-    from app.llm.offline import ensure_registered
+    from app.llm.reviser import ensure_registered
 
     ensure_registered()
     return litellm
 
 
 def warm_up() -> None:
-    """Pay litellm's import (5-10 s) and the reviser's dictionary load before the first run."""
+    """Pay litellm's import (5-10 s), the reviser's dictionary load and its first grammar
+    checker's construction before the first run."""
     _import_litellm()
-    from app.llm.offline import Instructions, find_edits
+    from app.llm import reviser
 
-    find_edits("A warm up sentense.", Instructions.from_text(""), [])
+    reviser.warm_up()
 
 
 def is_offline(model: str) -> bool:
@@ -259,15 +258,12 @@ def complete(
     while True:
         attempts += 1
         try:
-            if slot is not None:
-                waiting = time.monotonic()
-                slot.acquire()
-                queued += time.monotonic() - waiting
-            try:
+            if slot is None:
                 response = litellm.completion(**kwargs)
-            finally:
-                if slot is not None:
-                    slot.release()
+            else:
+                with slot:
+                    response = litellm.completion(**kwargs)
+                queued += slot.waited
             break
         except Exception as exc:  # litellm maps every provider error onto its exception types
             retry = _retryable(litellm, exc)

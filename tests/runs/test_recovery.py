@@ -102,9 +102,8 @@ def _refusing_broker(name, args, options):
 def test_a_refused_run_fails_with_a_message_and_does_not_block_the_document(committed):
     engine, (admin_id, doc_id) = committed
     jobs.set_dispatcher(_refusing_broker)
-    with pytest.raises(Unavailable, match="broker did not take"):
-        with session_scope() as session:
-            service.start_run(session, document_id=doc_id, user=session.get(accounts.User, admin_id))
+    with pytest.raises(Unavailable, match="broker did not take"), session_scope() as session:
+        service.start_run(session, document_id=doc_id, user=session.get(accounts.User, admin_id))
     with Session(engine) as session:
         run = session.scalars(select(Run)).one()
         assert run.status == "failed" and "could not queue this run" in run.error
