@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette_csrf import CSRFMiddleware
@@ -101,6 +102,13 @@ def create_app() -> FastAPI:
         if is_htmx(request):
             return JSONResponse({}, status_code=200, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception):
+        # The database is restarting or unreachable: nothing was saved, and saying so beats a 500.
+        return _error_response(request, 503, "The database is not answering right now; nothing was saved. "
+                                             "Try again in a moment.")
 
     @app.exception_handler(EmendError)
     async def _domain_error(request: Request, exc: EmendError):

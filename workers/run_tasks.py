@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from contextlib import contextmanager
@@ -25,7 +26,8 @@ def execute(self, run_id: int) -> None:
     from app.runs import pipeline, service
 
     run_id = int(run_id)
-    claimant = self.request.id or uuid.uuid4().hex
+    # The worker process and the delivery: a retry of this delivery in this process may take it back.
+    claimant = f"{os.getpid()}:{self.request.id or uuid.uuid4().hex}"
     stale = get_settings().run_stale_seconds
     try:
         with session_scope() as session:

@@ -152,7 +152,8 @@ def heartbeat_interval(stale_seconds: float) -> float:
 def claim_run(session: Session, *, run_id: int, claimant: str, stale_seconds: float) -> bool:
     """Take the run for one delivery of its task, atomically. A queued run, a running one whose
     heartbeat is stale (its worker died), or one this same delivery held (a retry) can be taken;
-    a live run held by another delivery cannot, so a duplicated message never runs it twice."""
+    a live run held by another delivery cannot, so a duplicated message never runs it twice. The
+    sweep releases a dead holder's claim (claimed_by NULL) when it sends the run again."""
     now = utcnow()
     stale_before = now - timedelta(seconds=stale_seconds)
     taken = session.execute(
@@ -160,7 +161,8 @@ def claim_run(session: Session, *, run_id: int, claimant: str, stale_seconds: fl
             Run.id == run_id,
             or_(Run.status == "queued",
                 and_(Run.status == "running",
-                     or_(Run.heartbeat_at.is_(None), Run.heartbeat_at < stale_before, Run.claimed_by == claimant))))
+                     or_(Run.claimed_by.is_(None), Run.heartbeat_at.is_(None), Run.heartbeat_at < stale_before,
+                         Run.claimed_by == claimant))))
         .values(status="running", heartbeat_at=now, claimed_by=claimant,
                 started_at=func.coalesce(Run.started_at, now))
         .execution_options(synchronize_session=False)
@@ -203,7 +205,8 @@ def sweep_stale_runs(session: Session, *, stale_seconds: float, max_recoveries: 
             swept["failed"].append(run.id)
             continue
         run.params = {**(run.params or {}), "recoveries": recoveries + 1}
-        run.heartbeat_at = utcnow()  # the clock starts again for the new delivery
+        run.heartbeat_at = utcnow()  # the clock starts again for the new delivery,
+        run.claimed_by = None  # which may take the run over at once
         events.record(session, kind="run.recovered", subject=run, source="ai",
                       data={"status": run.status, "stale_seconds": stale_seconds, "recoveries": recoveries + 1})
         enqueue_after_commit(session, "runs.execute", run.id)
