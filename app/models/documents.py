@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base
 from app.models.base import UTCDateTime, created_at_column
 
-STOP_REASONS = ("no_edits", "max_depth")
+STOP_REASONS = ("no_edits", "max_depth", "finished")
 
 
 class Document(Base):
@@ -24,6 +24,8 @@ class Document(Base):
     auto_repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why the loop stopped at the current version (no_edits / max_depth), or None while it can go on.
     stop_reason: Mapped[str | None] = mapped_column(String(32))
+    # Set while the writer has marked the document finished (stop_reason "finished"); reopening clears it.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

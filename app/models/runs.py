@@ -10,7 +10,9 @@ RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 STAGE_NAMES = ("critique", "propose", "verify")
 STAGE_STATUSES = ("pending", "running", "succeeded", "failed", "skipped")
 INTENTS = ("fluency", "clarity", "coherence", "style", "meaning-changed", "other")
-EDIT_STATUSES = ("pending", "accepted", "rejected", "modified")
+# superseded: the writer rewrote the passage by hand, or the edit was carried over to the new version.
+EDIT_STATUSES = ("pending", "accepted", "rejected", "modified", "superseded")
+EDIT_SOURCES = ("ai", "human")
 SOURCES = ("human", "ai")
 
 
@@ -56,6 +58,10 @@ class Run(Base):
     # The delivery (Celery task id) that holds the run; another delivery takes over only once the
     # heartbeat is stale, so a message delivered twice never runs the pipeline twice at once.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Long documents run in chunks (paragraph-aligned); each stage x chunk is a RunChunk row.
+    chunk_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The technical text behind `error` (the provider's own message), one click away on the pages.
+    error_detail: Mapped[str | None] = mapped_column(Text)
     applied_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("versions.id", ondelete="RESTRICT", use_alter=True, name="fk_runs_applied_version_id_versions")
     )
@@ -94,6 +100,41 @@ class Stage(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     run: Mapped[Run] = relationship(back_populates="stages")
+    chunks: Mapped[list["RunChunk"]] = relationship(back_populates="stage", order_by="RunChunk.chunk")
+
+
+class RunChunk(Base):
+    """One unit of a run's work: one stage over one chunk of the version's text. Idempotent and
+    resumable: a worker that died leaves some of these done, and the next delivery does the rest.
+    The stage row holds the merged, document-level result once every chunk of it is done."""
+    __tablename__ = "run_chunks"
+    __table_args__ = (UniqueConstraint("run_id", "position", "chunk"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="RESTRICT"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id", ondelete="RESTRICT"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    chunk: Mapped[int] = mapped_column(Integer)
+    # The chunk's span in the version text; parsed offsets below are document offsets.
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    model: Mapped[str] = mapped_column(String(200), default="")
+    messages: Mapped[list] = mapped_column(JSON, default=list)
+    raw_output: Mapped[str | None] = mapped_column(Text)
+    parsed_output: Mapped[dict | None] = mapped_column(JSON)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cached: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    stage: Mapped[Stage] = relationship(back_populates="chunks")
 
 
 class Critique(Base):
@@ -112,6 +153,8 @@ class Critique(Base):
     category: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+    # The writer's answer on the document page: "addressed" (sent as feedback) or "dismissed".
+    writer_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class Edit(Base):
@@ -119,7 +162,7 @@ class Edit(Base):
     __tablename__ = "edits"
     __table_args__ = (
         CheckConstraint("start >= 0 AND \"end\" >= start", name="span_ordered"),
-        CheckConstraint("status IN ('pending', 'accepted', 'rejected', 'modified')", name="status_known"),
+        CheckConstraint("status IN ('pending', 'accepted', 'rejected', 'modified', 'superseded')", name="status_known"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence_range"),
         CheckConstraint(
             "intent IN ('fluency', 'clarity', 'coherence', 'style', 'meaning-changed', 'other')", name="intent_known"
@@ -129,9 +172,19 @@ class Edit(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="RESTRICT"))
+    # None for the writer's own edits (source "human"): no model pass made them.
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="RESTRICT"))
     stage_id: Mapped[int | None] = mapped_column(ForeignKey("stages.id", ondelete="RESTRICT"))
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="RESTRICT"))
+    # "ai": proposed by a model; "human": the writer's own change, typed in edit mode (always applied).
+    source: Mapped[str] = mapped_column(String(8), default="ai", server_default="ai")
+    # A human edit: the version it made. A carried edit: the edit of the older version it continues.
+    revised_version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id", ondelete="RESTRICT"))
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("edits.id", ondelete="RESTRICT"))
+    # A superseded edit: the human edit that rewrote its span (None when it was carried over).
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("edits.id", ondelete="RESTRICT"))
+    # Why the edit is superseded, in words the writer reads.
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
     original: Mapped[str] = mapped_column(Text)
@@ -152,7 +205,7 @@ class Edit(Base):
     predicted_confidence: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = created_at_column()
 
-    run: Mapped[Run] = relationship(back_populates="edits")
+    run: Mapped[Run | None] = relationship(back_populates="edits")
 
     # A shadow-user prediction (decision_source "ai") is a suggestion until a person confirms it.
     @property
