@@ -40,12 +40,15 @@ def decided(db, doc, writer):
 def test_acceptance_by_depth_intent_and_model(db, decided, writer, project):
     m = service.project_metrics(db, user=writer, project_id=project.id)
     depth = {b.key: b.as_dict() for b in m.by_depth}
+    # "modified" is its own category: the person rewrote the edit, it is not an acceptance.
     assert depth["0"] == {"key": "0", "accepted": 1, "modified": 1, "rejected": 1, "pending": 0,
-                          "decided": 3, "acceptance": pytest.approx(2 / 3)}
+                          "decided": 3, "acceptance": pytest.approx(1 / 3), "modification": pytest.approx(1 / 3),
+                          "rejection": pytest.approx(1 / 3)}
     assert (depth["1"]["pending"], depth["1"]["decided"], depth["1"]["acceptance"]) == (2, 0, None)
     intent = {b.key: b for b in m.by_intent}
     assert (intent["fluency"].accepted, intent["fluency"].rejected, intent["fluency"].acceptance) == (1, 1, 0.5)
-    assert (intent["clarity"].modified, intent["clarity"].pending, intent["clarity"].acceptance) == (1, 1, 1.0)
+    assert (intent["clarity"].modified, intent["clarity"].pending, intent["clarity"].acceptance) == (1, 1, 0.0)
+    assert intent["clarity"].modification == 1.0
     assert intent["meaning-changed"].pending == 1  # the shadow user's guess is not a decision
     assert [(b.key, b.decided, b.pending) for b in m.by_model] == [("emend/offline-reviser", 3, 2)]
     assert m.runs_by_status == {"succeeded": 2}
@@ -53,7 +56,7 @@ def test_acceptance_by_depth_intent_and_model(db, decided, writer, project):
     assert 59 <= m.median_seconds_to_decide < 600
     assert m.loops == [{"stop_reason": "going on", "documents": 1, "mean_depth": 1.0}]
     feedback = {b.key: (b.decided, b.pending, b.acceptance) for b in m.by_feedback}
-    assert feedback == {"without feedback": (3, 0, pytest.approx(2 / 3)), "with feedback": (0, 2, None)}
+    assert feedback == {"without feedback": (3, 0, pytest.approx(1 / 3)), "with feedback": (0, 2, None)}
     assert m.repeats_dropped == 2
 
 
@@ -69,12 +72,13 @@ def test_metrics_page_and_api(db, decided, writer, project, client, make_user):
     login(client, writer)
     page = client.get(f"/projects/{project.id}/metrics")
     assert page.status_code == 200
-    assert "Acceptance by revision depth" in page.text and "66.7 % of 3" in page.text
-    assert "Acceptance by person" not in page.text
+    assert "Decisions by revision depth" in page.text and "33.3 % of 3" in page.text
+    assert "Decisions by person" not in page.text
     assert f'href="/projects/{project.id}/metrics"' in client.get(f"/projects/{project.id}").text
     client.cookies.clear()
     data = client.get(f"/api/v1/projects/{project.id}/metrics", headers=api_headers(db, writer, ["read"])).json()
-    assert data["acceptance_by_depth"][0]["acceptance"] == pytest.approx(2 / 3)
+    assert data["acceptance_by_depth"][0]["acceptance"] == pytest.approx(1 / 3)
+    assert data["acceptance_by_depth"][0]["modification"] == pytest.approx(1 / 3)
     assert data["acceptance_by_person"] is None and data["runs_by_status"] == {"succeeded": 2}
     assert data["repeats_dropped"] == 2 and len(data["acceptance_by_feedback"]) == 2
     other = client.get(f"/api/v1/projects/{project.id}/metrics", headers=api_headers(db, make_user(), ["read"]))
