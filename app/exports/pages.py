@@ -21,6 +21,7 @@ def _page(request: Request, session, user, *, notice: str | None = None, block: 
     return render(request, TEMPLATE, {
         "rows": rows, "projects": service.exporting_projects(session, user), "formats": formats.FORMATS,
         "licences": service.LICENCES, "notice": notice, "progress": service.progress_percent,
+        "reasons": {e.id: service.empty_reason(session, e) for e, _p, _w in rows},
     }, block=block)
 
 
@@ -30,7 +31,9 @@ def _row(request: Request, session, user, export_id: int):
         raise NotFound("No such export.")
     export, project, who = found[0]
     return render(request, TEMPLATE, {"e": export, "project_name": project, "who": who,
-                                      "progress": service.progress_percent}, block="export_row")
+                                      "progress": service.progress_percent,
+                                      "reasons": {export.id: service.empty_reason(session, export)}},
+                  block="export_row")
 
 
 @router.get("/exports")
@@ -57,8 +60,12 @@ def create_export(request: Request, session: DbSession, user: CurrentUser,
                                    options=options, ip=client_ip(request))
     if not is_htmx(request):
         return RedirectResponse("/exports", status_code=303)
-    return _page(request, session, user, notice=f"Export #{export.id} ({export.format}) is queued.",
-                 block="export_list")
+    notice = f"Export #{export.id} ({export.format}) is queued"
+    notice += f", about {export.rows_estimate:,} rows." if export.rows_estimate else "."
+    reason = service.empty_reason(session, export)
+    if reason:
+        notice += f" It will probably have 0 rows: {reason}."
+    return _page(request, session, user, notice=notice, block="export_list")
 
 
 @router.get("/exports/{export_id}/row")

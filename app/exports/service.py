@@ -236,6 +236,52 @@ def export_file(session: Session, *, actor: User, export_id: int, name: str) -> 
     return path
 
 
+# Why a format has no rows, in words a person can act on.
+EMPTY_REASONS = {
+    "sft": "no applied runs yet: a writer decides a run's edits and applies them to make a new version",
+    "preference": "no preference pairs yet: none of a span's proposals was both taken and turned down, no edit "
+                  "was modified, and no pairwise comparison was made",
+    "unpaired": "no decided edits yet: accept, reject or modify proposed edits first",
+    "stepwise": "no step labels yet: label a version's steps or a run's critiques (+1 / 0 / −1) on a trace or "
+                "in a queue",
+    "critique_refinement": "no refinements yet: a run needs critiques or feedback and then an applied revision",
+    "events": "no events in the log match",
+}
+FILTER_NAMES = {"since": "since", "until": "until", "source": "source", "model": "model",
+                "max_depth": "max. depth", "person_id": "person"}
+
+
+def empty_reason(session: Session, export: Export) -> str | None:
+    """Why the export has (or will have) no rows, or None when it has some. Tells apart "nothing
+    of this kind yet" from "the filters leave nothing out of what there is"."""
+    if export.status == "succeeded":
+        if export.rows_written:
+            return None
+        saved = (export.manifest or {}).get("empty_reason")
+        if saved:
+            return saved
+    elif export.status not in ("queued", "running") or export.rows_estimate:
+        return None
+    return zero_rows_reason(session, export)
+
+
+def zero_rows_reason(session: Session, export: Export) -> str:
+    o = export.options or {}
+    used = [f"{FILTER_NAMES[k]} {o[k]}" for k in FILTER_NAMES
+            if o.get(k) not in (None, "", "all")]
+    base = EMPTY_REASONS.get(export.format, "no matching rows")
+    if used:
+        unfiltered = formats.Context(filters=formats.Filters(project_id=export.project_id),
+                                     secret_key=get_settings().secret_key, neutral_as=o.get("neutral_as", "false"),
+                                     edit_level=bool(o.get("edit_level", True)))
+        there = formats.estimate(session, export.format, unfiltered)
+        if there:
+            return (f"no rows match the filters ({', '.join(used)}); without them there would be about "
+                    f"{there:,}")
+        return f"{base} (even without the filters)"
+    return base
+
+
 def progress_percent(export: Export) -> int:
     if export.status == "succeeded":
         return 100
@@ -334,6 +380,8 @@ def build_export(session: Session, *, export_id: int, status_session: Session | 
         export.rows_written = sum(w.rows for name, w in bundle.tables.items() if name == "data")
         export.finished_at = utcnow()
         export.manifest = _manifest(export, ctx, files, session)
+        if not export.rows_written:
+            export.manifest["empty_reason"] = zero_rows_reason(session, export)
         (directory / MANIFEST).write_text(json.dumps(export.manifest, indent=2, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
         (directory / CARD).write_text(dataset_card(export, export.manifest), encoding="utf-8")
@@ -569,5 +617,6 @@ __all__ = [
     "list_exports",
     "normalise_options",
     "progress_percent",
+    "empty_reason",
     "run_export",
 ]
