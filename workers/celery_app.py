@@ -21,7 +21,7 @@ def make_celery() -> Celery:
         path = broker.removeprefix("sqla+sqlite:///")
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-    app = Celery("emend", broker=broker, include=["workers.tasks", "workers.run_tasks", "workers.export_tasks"])
+    app = Celery("emend", broker=broker, include=["workers.tasks", "workers.run_tasks", "workers.export_tasks", "workers.import_tasks"])
     if broker.startswith(("redis://", "rediss://")):
         # A message taken by a worker that died comes back after this long. Beat's run sweep
         # notices a dead worker within EMEND_RUN_STALE_SECONDS, long before; a late copy is harmless

@@ -5,7 +5,9 @@ from app.models.base import Label
 from app.models.documents import STOP_REASONS, Document, Version
 from app.models.events import Event
 from app.models.exports import EXPORT_FORMATS, Export
+from app.models.imports import Import, ImportRecord
 from app.models.projects import SEGMENT_UNITS, Project
+from app.models.replays import Replay, ReplayItem, Variant
 from app.models.runs import (
     EDIT_STATUSES,
     INTENTS,
@@ -18,6 +20,7 @@ from app.models.runs import (
     Guideline,
     LlmCacheEntry,
     Run,
+    RunChunk,
     Stage,
 )
 
@@ -44,6 +47,8 @@ __all__ = [
     "Export",
     "Feedback",
     "Guideline",
+    "Import",
+    "ImportRecord",
     "Label",
     "LlmCacheEntry",
     "Membership",
@@ -52,8 +57,12 @@ __all__ = [
     "QueueAssignee",
     "QueueClaim",
     "QueueItem",
+    "Replay",
+    "ReplayItem",
     "Run",
+    "RunChunk",
     "Stage",
     "User",
+    "Variant",
     "Version",
 ]

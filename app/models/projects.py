@@ -38,6 +38,8 @@ class Project(Base):
     share_documents: Mapped[bool] = mapped_column(Boolean, default=False)
     # Spelling locale of the offline reviser: "auto" (detected from the text), "en-US" or "en-GB".
     locale: Mapped[str] = mapped_column(String(8), default="auto", server_default="auto")
+    # How new runs are assigned to the project's variants (app/variants): off, fixed or thompson.
+    variant_policy: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
     created_at: Mapped[datetime] = created_at_column()
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
