@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     model_concurrency: int = 4
     # Requests a minute to one model (unset: no limit). Both limits hold across all workers on Redis.
     model_rpm: int | None = None
+    # A run splits its version at paragraph breaks into chunks of at most this many characters and
+    # runs each stage per chunk, concurrently within the model's slots. 6,000 characters (about
+    # 1,500 tokens) leave room in an 8k-token context for the instructions and a 2,048-token answer.
+    chunk_chars: int = 6000
     # A running run whose worker has not beaten its heartbeat for this long (the worker died, or
     # lost the database), or a queued run not picked up for this long while the broker's queue is
     # empty (the message was lost), is re-sent by beat's sweep; the pipeline resumes where it was.

@@ -80,6 +80,16 @@ def _json_block(value) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False)
 
 
+def part_note(part: tuple[int, int, int, int] | None) -> list[tuple[str, str]]:
+    """The <part> section of a chunk's prompt: which part of a longer document this is. Offsets
+    the model gives stay relative to the text in <document>; the pipeline adds the chunk's start."""
+    if part is None:
+        return []
+    index, total, start, end = part
+    return [("part", f"This is part {index + 1} of {total} of a longer document (its characters {start}-{end}). "
+                     "Work on this part only; every offset you give is counted from the start of <document> below.")]
+
+
 def _user(sections: list[tuple[str, str]], text: str) -> dict:
     # The document goes last so that read_prompt can take everything up to the final closing tag.
     parts = [_section(name, body) for name, body in sections]
@@ -87,13 +97,15 @@ def _user(sections: list[tuple[str, str]], text: str) -> dict:
     return {"role": "user", "content": "\n\n".join(parts)}
 
 
-def critique_messages(*, text: str, guidelines: list[str], feedback: str) -> list[dict]:
+def critique_messages(*, text: str, guidelines: list[str], feedback: str,
+                      part: tuple[int, int, int, int] | None = None) -> list[dict]:
     return [
         _system(_CRITIQUE_SYSTEM, "critiques"),
         _user(
             [
                 ("guidelines", _json_block(list(guidelines))),
                 ("feedback", feedback.strip() or "(none)"),
+                *part_note(part),
             ],
             text,
         ),
@@ -107,6 +119,7 @@ def propose_messages(
     guidelines: list[str],
     feedback: str,
     do_not_repeat: list[dict],
+    part: tuple[int, int, int, int] | None = None,
 ) -> list[dict]:
     critiques_view = [
         {k: c[k] for k in ("segment", "start", "category", "severity", "text") if c.get(k) is not None}
@@ -121,13 +134,14 @@ def propose_messages(
                 ("feedback", feedback.strip() or "(none)"),
                 ("critiques", _json_block(critiques_view)),
                 ("do_not_repeat", _json_block(rejected)),
+                *part_note(part),
             ],
             text,
         ),
     ]
 
 
-def verify_messages(*, text: str, edits: list[dict]) -> list[dict]:
+def verify_messages(*, text: str, edits: list[dict], part: tuple[int, int, int, int] | None = None) -> list[dict]:
     candidates = []
     for index, edit in enumerate(edits):
         item = {"index": index, "original": edit["original"], "replacement": edit["replacement"]}
@@ -135,7 +149,7 @@ def verify_messages(*, text: str, edits: list[dict]) -> list[dict]:
             if edit.get(key) is not None:
                 item[key] = edit[key]
         candidates.append(item)
-    return [_system(_VERIFY_SYSTEM, "verify"), _user([("edits", _json_block(candidates))], text)]
+    return [_system(_VERIFY_SYSTEM, "verify"), _user([("edits", _json_block(candidates)), *part_note(part)], text)]
 
 
 _TASK_RE = re.compile(r"^\s*TASK:\s*([a-z_-]+)", re.IGNORECASE)

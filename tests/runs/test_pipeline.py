@@ -86,8 +86,8 @@ def test_resume_after_crash_between_stages(live, monkeypatch):
     run_id = start(live, seeded)
     real_store = pipeline._store
 
-    def store_then_die(factory, ctx, position, name, call, parsed):
-        real_store(factory, ctx, position, name, call, parsed)
+    def store_then_die(factory, ctx, position, name, chunk, call, parsed, **kwargs):
+        real_store(factory, ctx, position, name, chunk, call, parsed, **kwargs)
         if position == 0:
             raise Crash
 
