@@ -1,0 +1,73 @@
+"""A bounded schemathesis run over /api/openapi.json: no operation answers 5xx, and every answer
+(status, media type, body) is one the API document declares. With a token and with a browser
+session, on SQLite and PostgreSQL (the `db` fixture's backends), inside the test's transaction."""
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import api_headers, login
+from tests.edits.factories import make_document, make_run
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+EXAMPLES = 20  # per operation and auth; a few thousand requests in all
+
+
+@pytest.fixture
+def api_world(db, project, site_admin, member):
+    writer = member("writer")
+    document = make_document(db, writer, project)
+    make_run(db, document, [("Teh", "The"), ("the the", "the")])
+    return site_admin
+
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+
+
+def _fuzz(app, headers: dict) -> None:
+    """Every operation in turn (hypothesis inside one test: the fixtures are the test's own)."""
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    failures, operations = {}, 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @FUZZ
+        @given(case=operation.as_strategy())
+        def check(case):
+            case.call_and_validate(headers=headers, checks=CHECKS)
+
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - collected so one run reports every operation
+            failures[operation.label] = f"{type(exc).__name__}: {str(exc)[:1500]}"
+    assert operations > 20
+    assert failures == {}
+
+
+@pytest.fixture
+def token_headers(db, api_world) -> dict:
+    return api_headers(db, api_world)
+
+
+@pytest.fixture
+def session_headers(client, api_world) -> dict:
+    login(client, api_world)
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in client.cookies.items()),
+            "x-csrftoken": client.headers["x-csrftoken"]}
+
+
+def test_api_with_a_token(app, token_headers):
+    _fuzz(app, token_headers)
+
+
+def test_api_with_a_browser_session(app, session_headers):
+    _fuzz(app, session_headers)
