@@ -1,11 +1,14 @@
 """Engine, sessions and the declarative Base shared by every table."""
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi import Request
 from sqlalchemy import MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -48,14 +51,47 @@ def make_engine(url: str, **kwargs) -> Engine:
             # Let SQLAlchemy, not pysqlite, open transactions, so SAVEPOINTs behave (SQLAlchemy docs).
             dbapi_conn.isolation_level = None
 
+        writer = _writer_lock(path)
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
             # writes fails with "database is locked" when another writer committed in between,
-            # while this one simply waits (busy_timeout). The embedded default trades concurrent
-            # transactions for never losing a write; production runs on PostgreSQL. A long
-            # read-only transaction (an export) asks for DEFERRED so it holds no write lock.
-            conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(SQLITE_BEGIN, 'IMMEDIATE')}")
+            # while this one simply waits. Reads (GET requests, exports) ask for DEFERRED and hold
+            # no lock; their first write restarts them as IMMEDIATE (_sqlite_write_in_read).
+            mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+            if mode == "DEFERRED":
+                conn.exec_driver_sql("BEGIN DEFERRED")
+                conn.info[_READING] = True
+                return
+            _take(conn, writer)
+            try:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+            except BaseException:
+                _release(conn, writer)
+                raise
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_write_in_read(conn, cursor, statement, _params, _context, _many):
+            # A read transaction about to write (a GET that logs what it showed, a session touch):
+            # it has written nothing, so ending it loses nothing; the write then runs in a fresh
+            # IMMEDIATE transaction that queues for the lock instead of failing on a stale snapshot.
+            if not conn.info.get(_READING) or not _WRITES.match(statement) or conn.in_nested_transaction():
+                return
+            conn.info[_READING] = False
+            raw = conn.connection.driver_connection
+            raw.execute("COMMIT")
+            _take(conn, writer)
+            raw.execute("BEGIN IMMEDIATE")
+
+        def _end(conn):
+            conn.info[_READING] = False
+            _release(conn, writer)
+
+        event.listen(engine, "commit", _end)
+        event.listen(engine, "rollback", _end)
+        # A connection handed back to the pool mid-transaction (an error) never keeps the lock.
+        event.listen(engine.pool, "checkin", lambda _dbapi, record: _release_record(record, writer))
 
         return engine
     kwargs.setdefault("pool_size", 20)
@@ -64,8 +100,43 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
-# Execution option: "DEFERRED" for a long read-only SQLite transaction (see make_engine).
+# Execution option: "DEFERRED" for a read-only SQLite transaction (see make_engine).
 SQLITE_BEGIN = "emend_sqlite_begin"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_READING = "emend_sqlite_reading"
+_HOLDS_WRITER = "emend_sqlite_writer"
+_WRITES = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: str | None) -> threading.Lock:
+    """One lock per database file in this process: writers queue on it in order, instead of
+    polling SQLite's busy handler (whose growing sleeps gave a p99 of seconds at 20 clients)."""
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(str(Path(path).resolve()) if path and path != ":memory:" else f"mem:{id(path)}",
+                                        threading.Lock())
+
+
+def _take(conn, lock: threading.Lock) -> None:
+    if conn.info.get(_HOLDS_WRITER):
+        return
+    # Bounded like SQLite's busy timeout: a thread that holds two write transactions at once
+    # (never in the app) falls back to SQLite's own locking instead of waiting forever.
+    if lock.acquire(timeout=30):
+        conn.info[_HOLDS_WRITER] = True
+
+
+def _release(conn, lock: threading.Lock) -> None:
+    if conn.info.pop(_HOLDS_WRITER, False):
+        lock.release()
+
+
+def _release_record(record, lock: threading.Lock) -> None:
+    record.info.pop(_READING, None)
+    if record.info.pop(_HOLDS_WRITER, False):
+        lock.release()
 
 _engine: Engine | None = None
 SessionLocal = sessionmaker(autoflush=False, expire_on_commit=False)
@@ -88,13 +159,18 @@ def set_engine(engine: Engine) -> None:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: commit on success, roll back on error. Used by tasks and the CLI."""
+def session_scope(*, read_only: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error. Used by tasks and the CLI.
+
+    `read_only` (GET requests): on SQLite the transaction starts DEFERRED and takes the write
+    lock only if it writes after all, so a slow page never makes a writer wait."""
     from app import jobs
 
     get_engine()
     session = SessionLocal()
     try:
+        if read_only:
+            session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
         yield session
         session.commit()
     except BaseException:
@@ -105,7 +181,7 @@ def session_scope() -> Iterator[Session]:
     jobs.raise_if_refused(session)
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: the request's transaction."""
-    with session_scope() as session:
+def get_session(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: the request's transaction (a read transaction for GET and HEAD)."""
+    with session_scope(read_only=request.method in READ_METHODS) as session:
         yield session

@@ -1,9 +1,7 @@
 """Documents and their immutable versions."""
 from __future__ import annotations
 
-import difflib
 import hashlib
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -12,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.accounts import access
 from app.config import get_settings
 from app.db import utcnow
+from app.documents import diffing
 from app.errors import Conflict, Invalid, NotFound
 from app.events import service as events
 from app.models import Document, Edit, Feedback, Guideline, Run, User, Version
@@ -120,34 +119,13 @@ def restore_version(session: Session, *, version_id: int, user: User) -> Version
     return version
 
 
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
-
-
-@dataclass
-class Diff:
-    # Word-level opcodes: (tag, a_piece, b_piece) with tag equal / delete / insert / replace.
-    ops: list[tuple[str, str, str]]
-    unified: list[str]
-    insertions: int
-    deletions: int
+Diff = diffing.TextDiff
 
 
 def diff_versions(a_text: str, b_text: str, *, a_label: str = "a", b_label: str = "b") -> Diff:
-    """Word-level opcodes for inline rendering and a line-level unified diff (difflib)."""
-    a_tokens, b_tokens = _TOKEN.findall(a_text), _TOKEN.findall(b_text)
-    matcher = difflib.SequenceMatcher(None, a_tokens, b_tokens, autojunk=False)
-    ops: list[tuple[str, str, str]] = []
-    insertions = deletions = 0
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        a_piece, b_piece = "".join(a_tokens[i1:i2]), "".join(b_tokens[j1:j2])
-        ops.append((tag, a_piece, b_piece))
-        if tag in ("delete", "replace"):
-            deletions += sum(1 for t in a_tokens[i1:i2] if not t.isspace())
-        if tag in ("insert", "replace"):
-            insertions += sum(1 for t in b_tokens[j1:j2] if not t.isspace())
-    unified = [line.rstrip("\n") for line in difflib.unified_diff(
-        a_text.splitlines(keepends=True), b_text.splitlines(keepends=True), fromfile=a_label, tofile=b_label)]
-    return Diff(ops=ops, unified=unified, insertions=insertions, deletions=deletions)
+    """Word-level opcodes for inline rendering and a line-level unified diff, paragraph-anchored
+    so the work grows linearly with the texts (app/documents/diffing.py)."""
+    return diffing.diff_texts(a_text, b_text, a_label=a_label, b_label=b_label)
 
 
 def set_auto_repeat(session: Session, *, document_id: int, user: User, enabled: bool) -> Document:
@@ -221,14 +199,27 @@ def start_next_run(session: Session, *, document_id: int, user: User, feedback: 
 
 
 def revise_again(session: Session, *, document_id: int, user: User, feedback: str = "",
-                 save_as: str | None = None) -> Run:
+                 save_as: str | None = None, override: bool = False) -> Run:
     """The writer's "Revise again" (or first run): the feedback steers this run; saved as a guideline,
-    it steers every later run of the document or project too."""
+    it steers every later run of the document or project too.
+
+    With `override`, a loop that stopped (no more edits, maximum depth) goes on anyway: the stop is
+    lifted for this run and the override is logged. A finished document is reopened first."""
     feedback = (feedback or "").strip()
     _check_scope(save_as)
     if save_as and not feedback:
         raise Invalid("Write the feedback to save as a guideline.")
+    overridden = None
+    if override:
+        document, _role = access.require_document(session, user, document_id, write=True)
+        if document.stop_reason == "finished":
+            raise Conflict("This document is marked finished; reopen it to revise it again.")
+        overridden = document.stop_reason
+        document.stop_reason = None
     run = start_next_run(session, document_id=document_id, user=user, feedback=feedback)
+    if overridden:
+        events.record(session, kind="loop.overridden", actor=user, subject=run,
+                      data={"stop_reason": overridden, "version_id": run.version_id})
     if save_as:
         session.flush()
         row = session.scalar(select(Feedback).where(Feedback.used_by_run_id == run.id)
@@ -249,6 +240,7 @@ def guidelines_for(session: Session, *, document: Document) -> list[Guideline]:
 STOP_MESSAGES = {
     "no_edits": "Stopped: the model proposed no more edits.",
     "max_depth": "Stopped: maximum depth {max_depth} reached.",
+    "finished": "Finished: you marked this document finished.",
 }
 
 
@@ -329,3 +321,158 @@ def review(session: Session, *, document_id: int, user: User) -> Review:
                   pieces=inline_pieces(version.text, edits),
                   counts=counts, stop_message=stop_message(document), can_write=can_write,
                   guidelines=guidelines_for(session, document=document))
+
+
+# --- the writer's own controls: finish and reopen, critiques, the clean read view -----------------
+
+def _no_active_run(session: Session, document: Document) -> None:
+    active = session.scalar(select(Run.id).where(Run.document_id == document.id,
+                                                 Run.status.in_(("queued", "running"))).limit(1))
+    if active is not None:
+        raise Conflict(f"Run {active} is working on this document; wait for it to finish or cancel it first.")
+
+
+def finish_document(session: Session, *, document_id: int, user: User) -> Document:
+    """Mark the document finished: no run starts (auto-repeat neither) until the writer reopens it."""
+    document, _role = access.require_document(session, user, document_id, write=True)
+    if document.stop_reason == "finished":
+        return document
+    _no_active_run(session, document)
+    previous = document.stop_reason
+    document.stop_reason = "finished"
+    document.finished_at = utcnow()
+    events.record(session, kind="document.finished", actor=user, subject=document,
+                  data={"version_id": document.current_version_id, "previous_stop_reason": previous})
+    return document
+
+
+def _stop_reason_now(session: Session, document: Document) -> str | None:
+    """Why the loop would stand still at the current version if nobody had finished it."""
+    version = session.get(Version, document.current_version_id)
+    if version.depth >= document.project.max_depth:
+        return "max_depth"
+    last = session.scalars(select(Run).where(Run.version_id == version.id, Run.variant == "",
+                                             Run.parent_run_id.is_(None))
+                           .order_by(Run.created_at.desc(), Run.id.desc()).limit(1)).first()
+    if last is not None and last.status == "succeeded" and last.applied_version_id is None:
+        has_edits = session.scalar(select(Edit.id).where(Edit.run_id == last.id).limit(1))
+        if has_edits is None:
+            return "no_edits"
+    return None
+
+
+def reopen_document(session: Session, *, document_id: int, user: User) -> Document:
+    """Undo "finished": the loop is where it was (stopped again if it had stopped)."""
+    document, _role = access.require_document(session, user, document_id, write=True)
+    if document.stop_reason != "finished":
+        raise Conflict("This document is not marked finished.")
+    document.stop_reason = _stop_reason_now(session, document)
+    document.finished_at = None
+    events.record(session, kind="document.reopened", actor=user, subject=document,
+                  data={"version_id": document.current_version_id, "stop_reason": document.stop_reason})
+    return document
+
+
+def writer_critiques(session: Session, *, document: Document, version: Version) -> list:
+    """The critiques of the latest loop run on this version that the writer has not answered, in
+    reading order: the passages the model found weak (their spans are in this version's text)."""
+    from app.models import Critique
+
+    session.flush()  # sessions do not autoflush: answers given in this request must count
+    run_id = session.scalar(select(Run.id).where(Run.version_id == version.id, Run.status == "succeeded",
+                                                 Run.variant == "", Run.parent_run_id.is_(None))
+                            .order_by(Run.created_at.desc(), Run.id.desc()).limit(1))
+    if run_id is None:
+        return []
+    return list(session.scalars(select(Critique).where(Critique.run_id == run_id, Critique.writer_status.is_(None))
+                                .order_by(Critique.start, Critique.position)))
+
+
+def _critique_for_write(session: Session, critique_id: int, user: User):
+    from app.models import Critique
+
+    critique = session.get(Critique, critique_id)
+    run = session.get(Run, critique.run_id) if critique is not None else None
+    if run is None:
+        raise NotFound("No such critique.")
+    document, _role = access.require_document(session, user, run.document_id, write=True)
+    if critique.writer_status is not None:
+        raise Conflict(f"This critique was already {critique.writer_status}.")
+    return critique, run, document
+
+
+def address_critique(session: Session, *, critique_id: int, user: User, note: str = "") -> Feedback:
+    """"Address this": the critique becomes the writer's feedback for the next run."""
+    critique, run, document = _critique_for_write(session, critique_id, user)
+    passage = " ".join(critique.segment.split())
+    if len(passage) > 160:
+        passage = passage[:157] + "..."
+    text = f"Address this {critique.category} problem ({critique.severity}) in \"{passage}\": {critique.text}"
+    if (note or "").strip():
+        text += f" {note.strip()}"
+    feedback = add_feedback(session, document_id=document.id, run_id=run.id, text=text, user=user)
+    critique.writer_status = "addressed"
+    events.record(session, kind="critique.addressed", actor=user, subject=critique, project_id=run.project_id,
+                  document_id=document.id, run_id=run.id, data={"feedback_id": feedback.id, "text": text})
+    return feedback
+
+
+def dismiss_critique(session: Session, *, critique_id: int, user: User):
+    critique, run, document = _critique_for_write(session, critique_id, user)
+    critique.writer_status = "dismissed"
+    events.record(session, kind="critique.dismissed", actor=user, subject=critique, project_id=run.project_id,
+                  document_id=document.id, run_id=run.id,
+                  data={"category": critique.category, "severity": critique.severity, "text": critique.text})
+    return critique
+
+
+@dataclass
+class ReadView:
+    """The current text, clean; with `changes`, what the last step (a run's decisions or the writer's
+    own edit) changed, as (text, old text or None) pieces of the current text."""
+    document: Document
+    version: Version
+    pieces: list
+    changed: int
+    can_write: bool
+
+
+def read_view(session: Session, *, document_id: int, user: User, changes: bool = False) -> ReadView:
+    document, role = access.require_document(session, user, document_id)
+    version = session.get(Version, document.current_version_id)
+    pieces: list[tuple[str, str | None]] = [(version.text, None)]
+    changed = 0
+    if changes:
+        applied = list(session.execute(select(Edit.start, Edit.end, Edit.original, Edit.replacement,
+                                              Edit.decided_replacement, Edit.status).where(
+            or_(Edit.revised_version_id == version.id,
+                Edit.run_id == version.source_run_id if version.source_run_id else False),
+            Edit.status.in_(("accepted", "modified"))).order_by(Edit.start)))
+        pieces, changed = _changed_pieces(version.text, applied)
+    return ReadView(document=document, version=version, pieces=pieces, changed=changed,
+                    can_write=document.owner_id == user.id or role == "admin")
+
+
+def _changed_pieces(text: str, applied) -> tuple[list, int]:
+    """Cut the new text around the replacements the edits put in (one sweep, offsets shifted)."""
+    pieces: list[tuple[str, str | None]] = []
+    cursor = shift = 0
+    for start, end, original, replacement, decided, status in applied:
+        new = decided if status == "modified" and decided is not None else replacement
+        at = start + shift
+        if at < cursor:
+            continue
+        pieces.append((text[cursor:at], None))
+        pieces.append((text[at:at + len(new)], original))
+        cursor = at + len(new)
+        shift += len(new) - (end - start)
+    pieces.append((text[cursor:], None))
+    return [p for p in pieces if p[0] or p[1]], len(applied)
+
+
+def download_name(document: Document, suffix: str) -> str:
+    """A file name from the title: letters, digits and dashes only (safe in any header)."""
+    import re as _re
+
+    stem = _re.sub(r"[^A-Za-z0-9]+", "-", document.title).strip("-")[:60] or f"document-{document.id}"
+    return f"{stem}.{suffix}"
