@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     # How often beat releases idle queue claims (expired exports: every tenth time).
     sweep_seconds: float = 60.0
 
-    max_document_chars: int = 200_000
-    max_upload_bytes: int = 1_000_000
+    max_document_chars: int = 500_000
+    max_upload_bytes: int = 2_000_000  # 500,000 characters of UTF-8 with room for accents
     login_max_failures: int = 5
     login_window_seconds: int = 300
 
