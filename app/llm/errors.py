@@ -36,7 +36,7 @@ _MISSING_KEY = re.compile(r"missing credentials|api[_ ]key (client option )?must
                           r"api_key.*(not set|missing|none)|set .*_API_KEY", re.IGNORECASE)
 _UNKNOWN_MODEL = re.compile(r"LLM Provider NOT provided|model .*(not found|does not exist)|"
                             r"unknown model|no such model|model_not_found|invalid model", re.IGNORECASE)
-_REFUSED = re.compile(r"connection refused|connecterror|errno 111|name or service not known|"
+_REFUSED = re.compile(r"connection refused|connection error|connecterror|errno 111|name or service not known|"
                       r"nodename nor servname|failed to establish", re.IGNORECASE)
 _CONTEXT = re.compile(r"context length|context window|maximum context|too many tokens", re.IGNORECASE)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from app.accounts.deps import DbSession, scoped
 from app.models import User
-from app.runs import service
+from app.runs import progress, service
 from app.runs.schemas import RunOut, RunStart, RunStarted
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -25,7 +25,8 @@ def start_run(document_id: int, body: RunStart, session: DbSession, user: Writer
 @router.get("/runs/{run_id}", response_model=RunOut)
 def get_run(run_id: int, session: DbSession, user: Reader):
     """A run's status, stages and edits; stop_reason says why the document's loop stopped."""
-    return RunOut.of(service.run_detail(session, run_id=run_id, user=user))
+    run = service.run_detail(session, run_id=run_id, user=user)
+    return RunOut.of(run, progress.chunk_progress(session, run))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut)

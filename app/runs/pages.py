@@ -5,15 +5,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from app.accounts.deps import CurrentUser, DbSession
-from app.runs import service
+from app.runs import progress, service
 from app.web import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
 
 
-def _context(run) -> dict:
+def _context(session, run) -> dict:
     return {"run": run, "document": run.document, "active": run.status in service.ACTIVE_STATUSES,
-            "edit_counts": _edit_counts(run), "stop_message": service.stop_message(run.document)}
+            "edit_counts": _edit_counts(run), "stop_message": service.stop_message(run.document),
+            "progress": progress.chunk_progress(session, run)}
 
 
 def _edit_counts(run) -> dict:
@@ -26,7 +27,7 @@ def _edit_counts(run) -> dict:
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: int, session: DbSession, user: CurrentUser):
     run = service.run_detail(session, run_id=run_id, user=user)
-    return render(request, "runs/run.html", _context(run), block="run_status")
+    return render(request, "runs/run.html", _context(session, run), block="run_status")
 
 
 @router.post("/runs/{run_id}/cancel")
@@ -35,4 +36,4 @@ def cancel(request: Request, run_id: int, session: DbSession, user: CurrentUser)
     if not is_htmx(request):
         return RedirectResponse(f"/runs/{run_id}", status_code=303)
     run = service.run_detail(session, run_id=run_id, user=user)
-    return render(request, "runs/run.html", _context(run), block="run_status")
+    return render(request, "runs/run.html", _context(session, run), block="run_status")
