@@ -50,7 +50,18 @@ def cancel(export_id: int, request: Request, session: DbSession, user: User = Ex
     return to_out(service.cancel_export(session, actor=user, export_id=export_id, ip=client_ip(request)))
 
 
-@router.get("/{export_id}/files/{name}")
+@router.get("/{export_id}/files/{name}", response_class=FileResponse, responses={200: {
+    "description": "The file, as written by the export (JSONL, gzipped JSONL, Parquet, the manifest or the card).",
+    "content": {"application/x-ndjson": {}, "application/gzip": {}, "application/vnd.apache.parquet": {},
+                "application/json": {}, "text/markdown": {}, "application/octet-stream": {}}}})
 def download(export_id: int, name: str, session: DbSession, user: User = Exporter):
     path = service.export_file(session, actor=user, export_id=export_id, name=name)
-    return FileResponse(path, filename=f"emend-export-{export_id}-{name}")
+    return FileResponse(path, filename=f"emend-export-{export_id}-{name}", media_type=_media_type(name))
+
+
+_MEDIA_TYPES = {".jsonl": "application/x-ndjson", ".gz": "application/gzip",
+                ".parquet": "application/vnd.apache.parquet", ".json": "application/json", ".md": "text/markdown"}
+
+
+def _media_type(name: str) -> str:
+    return next((t for suffix, t in _MEDIA_TYPES.items() if name.endswith(suffix)), "application/octet-stream")

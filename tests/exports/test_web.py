@@ -76,6 +76,10 @@ def test_api_create_status_download(db, client, world):
     urls = {f["name"]: f["url"] for f in status["files"]}
     assert set(urls) == {"data.jsonl", "data.parquet", "manifest.json", "README.md"}
     data = client.get(urls["data.parquet"], headers=headers)
+    assert data.headers["content-type"] == "application/vnd.apache.parquet"
+    assert client.get(urls["data.jsonl"], headers=headers).headers["content-type"] == "application/x-ndjson"
+    spec = client.get("/api/openapi.json").json()["paths"]["/api/v1/exports/{export_id}/files/{name}"]["get"]
+    assert "application/vnd.apache.parquet" in spec["responses"]["200"]["content"]
     assert hashlib.sha256(data.content).hexdigest() == next(f["sha256"] for f in status["files"]
                                                             if f["name"] == "data.parquet")
     assert [e["id"] for e in client.get("/api/v1/exports", headers=headers).json()] == [body["id"]]

@@ -14,3 +14,15 @@ def test_api_docs_load_only_local_assets(client):
     # Bearer tokens are declared, so the page's Authorize button can send one.
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert {"HTTPBearer": []} in spec["paths"]["/api/v1/edits/{edit_id}/decision"]["post"]["security"]
+
+
+def test_every_api_operation_declares_its_errors(client):
+    spec = client.get("/api/openapi.json").json()
+    detail = spec["components"]["schemas"]["ErrorOut"]["properties"]["detail"]
+    assert {"type": "string"} in detail["anyOf"] and any(s.get("type") == "array" for s in detail["anyOf"])
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"401", "403", "404", "409", "415", "422"} <= codes, (method, path)
+            assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorOut"}, (method, path)
