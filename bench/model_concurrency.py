@@ -49,7 +49,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.5, help="seconds the model takes per answer")
     args = parser.parse_args()
 
-    from app.llm import offline
+    from app.llm import reviser as offline
     from tests.conftest import create_postgres_database, drop_postgres_database
     from tests.fakes.openai_server import FakeOpenAIServer, Scripted, chat_reply
     from tests.helpers import output, start_worker, stop_process

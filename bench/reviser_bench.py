@@ -11,7 +11,7 @@ import random
 import re
 import time
 
-from app.llm.offline import _checker, _far_fix, _near_fix, respond
+from app.llm.reviser import core, respond, rules
 from app.llm.prompts import critique_messages, propose_messages, verify_messages
 
 BASE = (
@@ -33,7 +33,7 @@ def best_of(fn, repeat: int = 3) -> float:
 
 def main() -> None:
     rng = random.Random(1)
-    frequency = _checker().word_frequency.dictionary
+    frequency = rules.checker().word_frequency.dictionary
     vocab = sorted(frequency, key=lambda w: -frequency[w])[:5000]
     words: list[str] = []
     while len(words) < 10_000:
@@ -45,8 +45,8 @@ def main() -> None:
     print(f"baseline (regex tokenisation of 10k words): {baseline * 1000:.1f} ms")
 
     def cold(messages):
-        _near_fix.cache_clear()
-        _far_fix.cache_clear()
+        rules.clear_caches()
+        core.clear_cache()
         return respond(messages)
 
     propose = propose_messages(text=text, critiques=[], guidelines=[], feedback="", do_not_repeat=[])

@@ -28,6 +28,8 @@ class ProjectSettingsUpdate(BaseModel):
     max_depth: int | None = Field(None, title="Max depth", ge=1, le=50)
     verify_threshold: float | None = Field(None, title="Verify threshold", ge=0, le=1)
     segment_unit: Literal["sentence", "line", "paragraph"] | None = Field(None, title="Segment unit")
+    locale: Literal["auto", "en-US", "en-GB"] | None = Field(
+        None, title="Spelling locale", description="auto: detected from the text; no spelling is converted across locales.")
     auto_apply: bool | None = Field(None, title="Auto-apply")
     shadow_user: bool | None = Field(None, title="Shadow user")
     share_documents: bool | None = Field(None, title="Share documents")
@@ -53,6 +55,7 @@ class ProjectOut(BaseModel):
     max_depth: int
     verify_threshold: float
     segment_unit: str
+    locale: str
     auto_apply: bool
     shadow_user: bool
     share_documents: bool
