@@ -80,6 +80,15 @@ def member_role_column(user: User):
             .correlate(Project).scalar_subquery())
 
 
+def nav_permissions(session: Session, user: User) -> dict[str, bool]:
+    """Which site-wide pages the user's roles can use: queues (annotators and admins of some
+    project) and exports (admins of some project, as the exports service requires)."""
+    if user.is_site_admin:
+        return {"can_annotate": True, "can_export": True}
+    roles = set(session.scalars(select(Membership.role).where(Membership.user_id == user.id).distinct()))
+    return {"can_annotate": bool(roles & {"annotator", "admin"}), "can_export": "admin" in roles}
+
+
 def require_site_admin(user: User) -> None:
     if not user.is_site_admin:
         raise Forbidden("This needs a site admin.")

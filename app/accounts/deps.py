@@ -8,7 +8,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.accounts import service
+from app.accounts import access, service
 from app.db import get_session, utcnow
 from app.errors import EmendError, Forbidden
 from app.models import User
@@ -74,13 +74,23 @@ class SignedIn:
     id: int
     display_name: str
     is_site_admin: bool
+    # Which top-bar links the user's roles can use (access.nav_permissions); a link that would
+    # answer 403 is not shown.
+    can_annotate: bool = False
+    can_export: bool = False
 
 
 def optional_user(request: Request, session: DbSession) -> User | None:
     user = _load_user(request, session)
     request.state.user = user
-    request.state.signed_in = (SignedIn(user.id, user.display_name, user.is_site_admin)
-                               if user is not None else None)
+    signed_in = None
+    if user is not None:
+        # Only whole pages draw the top bar: API calls and htmx fragments skip the roles query.
+        fragment = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+        frame = not request.url.path.startswith("/api/") and not fragment
+        allowed = access.nav_permissions(session, user) if frame else {}
+        signed_in = SignedIn(user.id, user.display_name, user.is_site_admin, **allowed)
+    request.state.signed_in = signed_in
     return user
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
@@ -12,6 +12,7 @@ from app.config import get_settings
 from app.documents import service
 from app.edits import service as edits_service
 from app.errors import Invalid, NotFound
+from app.flows import writer as writer_flow
 from app.web import is_htmx, render
 
 router = APIRouter(include_in_schema=False)
@@ -32,6 +33,8 @@ def show_review(request: Request, session, user, document_id: int, *, block: str
     ctx = review_context(review)
     if block is not None and is_htmx(request):
         return render(request, "edits/review.html", ctx, block=block, status_code=status_code, headers=headers)
+    ctx["critiques"] = service.writer_critiques(session, document=review.document, version=review.version)
+    ctx["pending_feedback"] = service.unused_feedback(session, document_id=review.document.id)
     return render(request, "documents/show.html", ctx, status_code=status_code, headers=headers)
 
 
@@ -97,8 +100,10 @@ def _review_or_back(request: Request, session, user, document_id: int):
 
 @router.post("/documents/{document_id}/revise")
 def revise(request: Request, session: DbSession, user: CurrentUser, document_id: int,
-           feedback: Annotated[str, Form()] = "", save_as: Annotated[str, Form()] = ""):
-    service.revise_again(session, document_id=document_id, user=user, feedback=feedback, save_as=save_as or None)
+           feedback: Annotated[str, Form()] = "", save_as: Annotated[str, Form()] = "",
+           override: Annotated[bool, Form()] = False):
+    service.revise_again(session, document_id=document_id, user=user, feedback=feedback, save_as=save_as or None,
+                         override=override)
     session.flush()
     return _review_or_back(request, session, user, document_id)
 
@@ -160,3 +165,141 @@ def diff(request: Request, session: DbSession, user: CurrentUser, document_id: i
 def restore(request: Request, session: DbSession, user: CurrentUser, version_id: int):
     version = service.restore_version(session, version_id=version_id, user=user)
     return navigate(request, f"/documents/{version.document_id}")
+
+
+# --- the writer's own controls: finish / reopen, edit by hand, read, download, critiques ----------
+
+@router.post("/documents/{document_id}/finish")
+def finish(request: Request, session: DbSession, user: CurrentUser, document_id: int):
+    service.finish_document(session, document_id=document_id, user=user)
+    return _review_or_back(request, session, user, document_id)
+
+
+@router.post("/documents/{document_id}/reopen")
+def reopen(request: Request, session: DbSession, user: CurrentUser, document_id: int):
+    service.reopen_document(session, document_id=document_id, user=user)
+    return _review_or_back(request, session, user, document_id)
+
+
+PARAGRAPHS_PER_PAGE = 100
+
+
+def _write_context(session, user, document_id: int, *, page: int = 1, open_index: int | None = None,
+                   saved_version_id: int | None = None) -> dict:
+    document, _role = access.require_document(session, user, document_id, write=True)
+    version = document.current_version
+    spans = writer_flow.paragraphs(version.text)
+    pages = max(1, -(-len(spans) // PARAGRAPHS_PER_PAGE))
+    page = min(max(1, page), pages)
+    first = (page - 1) * PARAGRAPHS_PER_PAGE
+    window = spans[first:first + PARAGRAPHS_PER_PAGE]
+    pending = writer_flow.pending_by_paragraph(session, version=version, spans=window)
+    paragraphs = [{"index": first + i, "start": a, "end": b, "text": version.text[a:b], "pending": pending[i]}
+                  for i, (a, b) in enumerate(window)]
+    return {"document": document, "version": version, "paragraphs": paragraphs, "page": page, "pages": pages,
+            "open_index": open_index, "can_write": True,
+            "saved": writer_flow.summary(session, version_id=saved_version_id) if saved_version_id else None,
+            "finished": document.stop_reason == "finished"}
+
+
+@router.get("/documents/{document_id}/write")
+def write_page(request: Request, session: DbSession, user: CurrentUser, document_id: int, page: int = 1,
+               edit: int | None = None, saved: int | None = None):
+    """Edit mode: the current version paragraph by paragraph; each opens in a text box."""
+    ctx = _write_context(session, user, document_id, page=page, open_index=edit, saved_version_id=saved)
+    if edit is not None and is_htmx(request):
+        para = next((p for p in ctx["paragraphs"] if p["index"] == edit), None)
+        if para is None:
+            raise NotFound("No such paragraph on this page; reload the page.")
+        return render(request, "documents/write.html", {**ctx, "p": para}, block="paragraph_form")
+    return render(request, "documents/write.html", ctx)
+
+
+@router.get("/documents/{document_id}/write/paragraph")
+def write_paragraph(request: Request, session: DbSession, user: CurrentUser, document_id: int, index: int,
+                    page: int = 1, cancel: bool = False):
+    """One paragraph, as text (cancel) or as its form (htmx)."""
+    ctx = _write_context(session, user, document_id, page=page)
+    para = next((p for p in ctx["paragraphs"] if p["index"] == index), None)
+    if para is None:
+        raise NotFound("No such paragraph on this page; reload the page.")
+    if not is_htmx(request):
+        return RedirectResponse(f"/documents/{document_id}/write?page={ctx['page']}"
+                                + ("" if cancel else f"&edit={index}") + f"#p-{index}", status_code=303)
+    return render(request, "documents/write.html", {**ctx, "p": para},
+                  block="paragraph" if cancel else "paragraph_form")
+
+
+@router.post("/documents/{document_id}/write")
+def save_paragraph(request: Request, session: DbSession, user: CurrentUser, document_id: int,
+                   base_version_id: Annotated[int, Form()], start: Annotated[int, Form()],
+                   end: Annotated[int, Form()], text: Annotated[str, Form()] = "",
+                   page: Annotated[int, Form()] = 1):
+    """Save the writer's change as a new version (errors keep the text in the box: htmx shows them
+    in the flash area without swapping the form)."""
+    result = writer_flow.edit_by_hand(session, document_id=document_id, user=user,
+                                      base_version_id=base_version_id, start=start, end=end, text=text)
+    session.flush()
+    target = f"/documents/{document_id}/write?page={page}&saved={result.version.id}"
+    if not is_htmx(request):
+        return RedirectResponse(target, status_code=303)
+    ctx = _write_context(session, user, document_id, page=page, saved_version_id=result.version.id)
+    return render(request, "documents/write.html", ctx, block="writer", headers={"HX-Push-Url": target})
+
+
+@router.get("/documents/{document_id}/read")
+def read(request: Request, session: DbSession, user: CurrentUser, document_id: int, changes: bool = False):
+    view = service.read_view(session, document_id=document_id, user=user, changes=changes)
+    return render(request, "documents/read.html", {"view": view, "document": view.document,
+                                                   "changes": changes})
+
+
+@router.get("/documents/{document_id}/download.{suffix}")
+def download(session: DbSession, user: CurrentUser, document_id: int, suffix: str):
+    if suffix not in ("txt", "md"):
+        raise NotFound("Download as .txt or .md.")
+    view = service.read_view(session, document_id=document_id, user=user)
+    media = "text/markdown" if suffix == "md" else "text/plain"
+    name = service.download_name(view.document, suffix)
+    return PlainTextResponse(view.version.text, media_type=f"{media}; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _critiques_answer(request: Request, session, user, document_id: int):
+    if not is_htmx(request):
+        return back_to(document_id, "#critiques")
+    return render_critiques(request, session, user, document_id)
+
+
+def render_critiques(request: Request, session, user, document_id: int):
+    document, role = access.require_document(session, user, document_id)
+    critiques = service.writer_critiques(session, document=document, version=document.current_version)
+    can_write = document.owner_id == user.id or role == "admin"
+    return render(request, "documents/show.html",
+                  {"document": document, "critiques": critiques, "can_write": can_write,
+                   "pending_feedback": service.unused_feedback(session, document_id=document.id)},
+                  block="critiques")
+
+
+@router.get("/documents/{document_id}/critiques")
+def critiques(request: Request, session: DbSession, user: CurrentUser, document_id: int):
+    if not is_htmx(request):
+        return back_to(document_id, "#critiques")
+    return render_critiques(request, session, user, document_id)
+
+
+@router.post("/critiques/{critique_id}/address")
+def address_critique(request: Request, session: DbSession, user: CurrentUser, critique_id: int,
+                     note: Annotated[str, Form()] = ""):
+    feedback = service.address_critique(session, critique_id=critique_id, user=user, note=note)
+    session.flush()
+    return _critiques_answer(request, session, user, feedback.document_id)
+
+
+@router.post("/critiques/{critique_id}/dismiss")
+def dismiss_critique(request: Request, session: DbSession, user: CurrentUser, critique_id: int):
+    critique = service.dismiss_critique(session, critique_id=critique_id, user=user)
+    session.flush()
+    from app.models import Run
+
+    return _critiques_answer(request, session, user, session.get(Run, critique.run_id).document_id)

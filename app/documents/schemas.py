@@ -31,6 +31,7 @@ class DocumentOut(BaseModel):
     depth: int
     auto_repeat: bool
     stop_reason: str | None
+    finished_at: datetime | None = None
     latest_run_id: int | None
     created_at: datetime
     updated_at: datetime
@@ -65,3 +66,31 @@ class FeedbackOut(BaseModel):
     run_id: int | None
     text: str
     guideline_id: int | None
+
+
+class HandEditCreate(BaseModel):
+    """The writer's own change: [start, end) of the base version replaced by `text`. Without start
+    and end the whole text is replaced (the change is still stored as the spans that differ)."""
+    base_version_id: int
+    text: str
+    start: int | None = Field(None, ge=0)
+    end: int | None = Field(None, ge=0)
+
+
+class HandEditOut(BaseModel):
+    version_id: int
+    number: int
+    edit_ids: list[int]
+    carried_edit_ids: list[int]
+    superseded_edit_ids: list[int]
+    carried_run_id: int | None
+
+
+class ReviseCreate(BaseModel):
+    feedback: str = ""
+    save_as: Literal["document", "project"] | None = None
+    override: bool = Field(False, description="Revise although the loop stopped (logged as an override).")
+
+
+class ReviseOut(BaseModel):
+    run_id: int

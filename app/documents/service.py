@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -251,21 +251,24 @@ def stop_message(document: Document) -> str | None:
         max_depth=document.project.max_depth, reason=document.stop_reason)
 
 
-def inline_pieces(text: str, edits: list) -> list[tuple[str | None, Edit | None]]:
-    """The version text cut around the edit spans: (text, None) and (None, edit) pairs in reading order.
+def inline_pieces(text: str, edits: list, *, start: int = 0, end: int | None = None
+                  ) -> list[tuple[str | None, Edit | None]]:
+    """The text from `start` to `end` cut around the edit spans in it: (text, None) and (None, edit)
+    pairs in reading order.
 
     Templates print every piece with autoescaping; nothing here is marked safe."""
+    end = len(text) if end is None else end
     pieces: list[tuple[str | None, Edit | None]] = []
-    cursor = 0
+    cursor = start
     for edit in sorted(edits, key=lambda e: e.start):
-        if edit.start < cursor:  # never happens for a verified run; keep the text readable if it does
+        if edit.start < cursor or edit.start >= end:  # never happens for a verified run; keep the text readable
             continue
         if edit.start > cursor:
             pieces.append((text[cursor:edit.start], None))
         pieces.append((None, edit))
         cursor = edit.end
-    if cursor < len(text):
-        pieces.append((text[cursor:], None))
+    if cursor < end:
+        pieces.append((text[cursor:end], None))
     return pieces
 
 
@@ -278,12 +281,14 @@ class Review:
     run: Run | None
     # "none" (no run yet / nothing to decide), "active", "review", "failed", "cancelled", "applied", "empty"
     state: str
-    edits: list
-    pieces: list
+    edits: list  # the edits on the page: the list's first window (the rest come as the writer moves)
+    pieces: list  # the text pieces of the sections on the page
     counts: dict
     stop_message: str | None
     can_write: bool
     guidelines: list
+    sections: list = field(default_factory=list)  # window.Section, loaded or placeholders
+    window: object | None = None  # window.ListWindow of the edit list
 
     @property
     def can_revise(self) -> bool:
@@ -292,15 +297,16 @@ class Review:
                 and self.state in ("none", "applied", "failed", "cancelled"))
 
 
-def review(session: Session, *, document_id: int, user: User) -> Review:
-    """The document page: current version, its latest run and the run's edits (a few queries, no N+1)."""
+def review(session: Session, *, document_id: int, user: User, edit_filter=None) -> Review:
+    """The document page: current version, its latest run and a window of the run's edits (the
+    list's first page and the text sections it touches): bounded work whatever the run's size."""
     from app.edits import service as edits_service
+    from app.edits import window
 
     session.flush()
     document, role = access.require_document(session, user, document_id)
     version = session.get(Version, document.current_version_id)
     run = latest_run(session, document_id=document.id)
-    edits: list = []
     counts: dict = {}
     state = "none"
     if run is not None:
@@ -313,14 +319,33 @@ def review(session: Session, *, document_id: int, user: User) -> Review:
         elif run.status in ("failed", "cancelled"):
             state = run.status
         else:
-            edits = list(session.scalars(select(Edit).where(Edit.run_id == run.id).order_by(Edit.start)))
-            state = "review" if edits else "empty"
-            counts = edits_service.count_statuses(edits)
+            counts = edits_service.run_counts(session, run_id=run.id)
+            state = "review" if any(counts.get(s) for s in counts if s not in ("total", "to_apply")) else "empty"
     can_write = document.owner_id == user.id or role == "admin"
+    sections: list = []
+    pieces: list = []
+    listing = None
+    edits: list = []
+    if state == "review":
+        bounds = window.sections(version.text, window.spans_of(session, run.id))
+        listing = window.list_window(session, run=run, text=version.text, bounds=bounds,
+                                     edit_filter=edit_filter or window.NO_FILTER)
+        edits = [line.edit for line in listing.lines]
+        shown = [line.section for line in listing.lines] or [0]
+        lo, hi = min(shown), max(shown)
+        loaded = window.section_edits(session, run_id=run.id, start=bounds[lo][0], end=bounds[hi][1])
+        for index, (start, end) in enumerate(bounds):
+            section_pieces = None
+            if lo <= index <= hi:
+                section_pieces = inline_pieces(version.text, loaded, start=start, end=end)
+                pieces.extend(section_pieces)
+            sections.append(window.Section(index=index, start=start, end=end, pieces=section_pieces))
+    else:
+        pieces = inline_pieces(version.text, [])
+        sections = [window.Section(index=0, start=0, end=len(version.text), pieces=pieces)]
     return Review(document=document, role=role, version=version, run=run, state=state, edits=edits,
-                  pieces=inline_pieces(version.text, edits),
-                  counts=counts, stop_message=stop_message(document), can_write=can_write,
-                  guidelines=guidelines_for(session, document=document))
+                  pieces=pieces, counts=counts, stop_message=stop_message(document), can_write=can_write,
+                  guidelines=guidelines_for(session, document=document), sections=sections, window=listing)
 
 
 # --- the writer's own controls: finish and reopen, critiques, the clean read view -----------------

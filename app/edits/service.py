@@ -144,23 +144,42 @@ def decide_edit(session: Session, *, edit_id: int, user: User, decision: Decisio
 
 def decide_all(session: Session, *, run_id: int, user: User, decision: Literal["accept", "reject"]) -> list[Edit]:
     """Accept-all / reject-all of the run's pending edits. Returns the edits that changed."""
+    return decide_filtered(session, run_id=run_id, user=user, decision=decision)
+
+
+def decide_filtered(session: Session, *, run_id: int, user: User, decision: Literal["accept", "reject"],
+                    edit_filter=None) -> list[Edit]:
+    """Accept or reject the edits of a run that match `edit_filter` (app.edits.window.EditFilter),
+    in one transaction with one event per edit. Without a status filter only pending edits are
+    decided (a bulk action never overwrites a decision the writer made one by one); with one, the
+    edits of those statuses are. Returns the edits that changed."""
+    from app.edits.window import NO_FILTER
+
     if decision not in ("accept", "reject"):
         raise Invalid("Decide-all takes accept or reject.")
+    edit_filter = edit_filter or NO_FILTER
     session.flush()  # the sessions do not autoflush: earlier decisions must be visible to the query
     run, document, project = _load_run(session, run_id, user, lock=True)
     _check_decidable(run, run.version_id, document)
-    pending = session.scalars(select(Edit).where(Edit.run_id == run.id, Edit.undecided_clause())
-                              .order_by(Edit.start).with_for_update()
+    query = edit_filter.apply(select(Edit).where(Edit.run_id == run.id))
+    if not edit_filter.statuses:
+        query = query.where(Edit.undecided_clause())
+    targets = session.scalars(query.order_by(Edit.start).with_for_update()
                               .execution_options(populate_existing=True)).all()
     log: list[dict] = []
-    for edit in pending:
-        _decide_loaded(session, edit=edit, run=run, user=user, decision=decision, replacement=None,
-                       comment=None, source="human", data={"bulk": True}, log=log)
+    data = {"bulk": True}
+    if edit_filter.active:
+        data["filter"] = {"intents": list(edit_filter.intents), "statuses": list(edit_filter.statuses),
+                          "min_confidence": edit_filter.min_confidence, "max_confidence": edit_filter.max_confidence}
+    changed = [edit for edit in targets
+               if _decide_loaded(session, edit=edit, run=run, user=user, decision=decision, replacement=None,
+                                 comment=None, source="human", data=data, log=log)]
     events.record_many(session, log)  # one executemany, not one INSERT per edit
-    if pending and project.auto_apply:
+    if changed and project.auto_apply:
         session.flush()
-        apply_run(session, run_id=run.id, user=user)
-    return list(pending)
+        if _pending_count(session, run.id) == 0:
+            apply_run(session, run_id=run.id, user=user)
+    return changed
 
 
 def comment_edit(session: Session, *, edit_id: int, user: User, comment: str) -> Edit:
@@ -251,8 +270,10 @@ def count_statuses(edits) -> dict[str, int]:
     """Counts by status; an edit only the shadow user decided counts as pending."""
     counts = {status: 0 for status in ("pending", "accepted", "rejected", "modified")}
     for edit in edits:
-        counts["pending" if edit.undecided else edit.status] += 1
-    counts["total"] = sum(counts.values())
+        # superseded (rewritten by the writer, or carried over to a newer version): counted apart, not in the total
+        key = "pending" if edit.undecided else edit.status
+        counts[key] = counts.get(key, 0) + 1
+    counts["total"] = sum(counts[s] for s in ("pending", "accepted", "rejected", "modified"))
     counts["to_apply"] = counts["accepted"] + counts["modified"]
     return counts
 
@@ -264,7 +285,8 @@ def run_counts(session: Session, *, run_id: int) -> dict[str, int]:
     for status, source, n in session.execute(select(Edit.status, Edit.decision_source, func.count())
                                              .where(Edit.run_id == run_id)
                                              .group_by(Edit.status, Edit.decision_source)):
-        counts["pending" if status == "pending" or source == "ai" else status] += n
+        key = "pending" if status == "pending" or source == "ai" else status
+        counts[key] = counts.get(key, 0) + n
     counts["total"] = sum(counts[s] for s in ("pending", "accepted", "rejected", "modified"))
     counts["to_apply"] = counts["accepted"] + counts["modified"]
     return counts

@@ -267,12 +267,13 @@ def cancel_run(session: Session, *, run_id: int, user: User) -> Run:
 
 
 def do_not_repeat(session: Session, *, document_id: int) -> list[dict]:
-    """Edits of earlier runs of the document that a person rejected, or replaced with their own
-    text (the model's proposal is what must not come back): Feedback Friction's lesson."""
+    """Edits of earlier runs of the document that a person rejected: Feedback Friction's lesson.
+    A modified edit is not among them: the person wanted the passage changed, only not to the
+    proposal, so a restored version still gets suggestions for text it holds."""
     rows = session.execute(
         select(Edit.original, Edit.replacement, func.max(Edit.id).label("newest"))
         .join(Run, Run.id == Edit.run_id)
-        .where(Run.document_id == document_id, Edit.status.in_(("rejected", "modified")), _by_a_person())
+        .where(Run.document_id == document_id, Edit.status == "rejected", _by_a_person())
         .group_by(Edit.original, Edit.replacement)
         .order_by(func.max(Edit.id).desc())
         .limit(DO_NOT_REPEAT_LIMIT)
