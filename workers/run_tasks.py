@@ -65,3 +65,13 @@ def _heartbeat(run_id: int, claimant: str, every: float):
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+@celery_app.task(name="models.test")
+def test_model(project_id: int, token: str) -> dict:
+    """*Test model* on the settings page: one small call, its answer or error recorded as an event."""
+    from app.db import SessionLocal, get_engine
+    from app.projects import model_test
+
+    get_engine()
+    return model_test.run_test(SessionLocal, project_id=int(project_id), token=str(token))

@@ -141,3 +141,22 @@ def describe(exc: BaseException, *, model: str, api_base: str | None = None, tim
         short = " ".join(str(getattr(exc, "message", None) or exc).split())[:300]
         message = f"The model call failed: {short}"
     return ModelProblem(kind=kind, message=message, detail=detail.strip())
+
+
+def model_warning(model: str) -> str | None:
+    """A warning when litellm does not know the model string (called in workers: imports litellm)."""
+    from app.llm.gateway import _import_litellm, is_offline
+
+    if is_offline(model):
+        return None
+    litellm = _import_litellm()
+    try:
+        _name, provider, _key, _base = litellm.get_llm_provider(model)
+    except Exception:  # noqa: BLE001 - litellm raises BadRequestError for a string it cannot route
+        return (f"litellm does not know the model string {model!r}: it names no provider litellm supports "
+                "(write it as provider/model, e.g. openai/gpt-4o-mini).")
+    if model not in litellm.model_cost and model.partition("/")[2] not in litellm.model_cost and provider not in (
+            "ollama", "ollama_chat", "hosted_vllm", "openai_like", "lm_studio", "custom_openai"):
+        return (f"litellm routes {model!r} to {provider} but has no data on this model (context size, price): "
+                "check its spelling; costs will show as $0.")
+    return None

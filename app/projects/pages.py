@@ -1,6 +1,7 @@
 """HTML routes for projects: the list, a project's documents, its members and its settings."""
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -11,7 +12,7 @@ from app.accounts import access
 from app.accounts import service as accounts
 from app.accounts.deps import CurrentUser, DbSession
 from app.models import ROLES, SEGMENT_UNITS
-from app.projects import service
+from app.projects import model_test, service
 from app.projects.schemas import BOOLEAN_FIELDS, SETTING_FIELDS
 from app.web import is_htmx, render
 
@@ -114,5 +115,33 @@ def save_settings(request: Request, project_id: int, session: DbSession, user: C
     if not is_htmx(request):
         return RedirectResponse(f"/projects/{project_id}/settings", status_code=303)
     notice = f"Saved: {', '.join(changed)}." if changed else "Nothing changed."
+    # A new model string is tried at once (in a worker): a typo shows up here, not in the next run.
+    test = model_test.request_test(session, project_id=project_id, user=user) if "model" in changed else None
     return render(request, "projects/settings.html",
-                  {"project": project, "segment_units": SEGMENT_UNITS, "notice": notice}, block="settings_form")
+                  {"project": project, "segment_units": SEGMENT_UNITS, "notice": notice, "model_test": test,
+                   "oob": True, "wait_seconds": model_test.WAIT_SECONDS},
+                  block=["settings_form", "model_test"] if test else "settings_form")
+
+
+def _model_test(request: Request, project, test: dict, result: dict | None):
+    waited = max(0.0, time.time() - float(test.get("requested_at") or time.time()))
+    return render(request, "projects/settings.html",
+                  {"project": project, "segment_units": SEGMENT_UNITS, "model_test": test, "result": result,
+                   "gave_up": result is None and waited > model_test.WAIT_SECONDS,
+                   "wait_seconds": model_test.WAIT_SECONDS}, block="model_test")
+
+
+@router.post("/projects/{project_id}/settings/test-model")
+def test_model(request: Request, project_id: int, session: DbSession, user: CurrentUser):
+    test = model_test.request_test(session, project_id=project_id, user=user)
+    project, _ = access.require_project(session, user, project_id, roles=("admin",))
+    return _model_test(request, project, test, None)
+
+
+@router.get("/projects/{project_id}/settings/test-model/{token}")
+def model_test_result(request: Request, project_id: int, token: str, session: DbSession, user: CurrentUser,
+                      model: str = "", requested_at: float = 0.0):
+    project, _ = access.require_project(session, user, project_id, roles=("admin",))
+    result = model_test.test_result(session, project_id=project_id, user=user, token=token)
+    test = {"token": token, "model": model or project.model, "requested_at": requested_at or time.time()}
+    return _model_test(request, project, test, result)
