@@ -22,7 +22,8 @@ from app.errors import ERROR_RESPONSES, EmendError
 from app.web import compile_templates, is_htmx, templates
 
 SWAGGER_UI = "swagger-ui-5.35.0"  # vendored from the npm package swagger-ui-dist
-FEATURES = ("accounts", "projects", "documents", "runs", "edits", "annotations", "events", "exports", "metrics")
+FEATURES = ("accounts", "projects", "documents", "runs", "edits", "annotations", "events", "exports", "metrics", "search",
+            "imports", "replays", "variants")
 
 
 def _wants_json(request: Request) -> bool:

@@ -413,3 +413,49 @@ def project_annotators(session: Session, project_id: int) -> list[User]:
                                                                    Membership.project_id == project_id))
                                 .where(Membership.role.in_(ANNOTATOR_ROLES), User.is_active.is_(True))
                                 .order_by(User.email)))
+
+
+def add_runs(session: Session, *, queue_id: int, user: User, run_ids: list[int]) -> tuple[int, dict[str, int]]:
+    """Append runs to a run queue (search's "add all results to a queue"). Returns how many were
+    added and, per reason, how many were skipped (already in the queue, another project, not
+    finished)."""
+    queue = require_queue(session, user, queue_id, manage=True)
+    if queue.item_kind != "run":
+        raise Invalid("That queue holds documents; choose a queue of runs.")
+    wanted = sorted(set(run_ids))
+    if len(wanted) > MAX_ITEMS:
+        raise Invalid(f"At most {MAX_ITEMS:,} runs at once.")
+    present = set(session.scalars(select(QueueItem.run_id).where(QueueItem.queue_id == queue.id,
+                                                                 QueueItem.run_id.in_(wanted))))
+    rows = dict(session.execute(select(Run.id, Run.project_id).where(Run.id.in_(wanted),
+                                                                     Run.status == "succeeded")).all())
+    skipped: dict[str, int] = {}
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    position = session.scalar(select(func.coalesce(func.max(QueueItem.position), -1))
+                              .where(QueueItem.queue_id == queue.id)) + 1
+    added = []
+    for run_id in wanted:
+        if run_id in present:
+            skip("already in the queue")
+        elif run_id not in rows:
+            skip("run not finished")
+        elif rows[run_id] != queue.project_id:
+            skip("run of another project")
+        else:
+            added.append(QueueItem(queue_id=queue.id, position=position, run_id=run_id))
+            position += 1
+    session.add_all(added)
+    session.flush()
+    session.expire(queue, ["items"])
+    events.record(session, kind="queue.items_added", actor=user, subject=queue,
+                  data={"runs": [item.run_id for item in added], "skipped": skipped})
+    return len(added), skipped
+
+
+def manageable_run_queues(session: Session, user: User) -> list[Queue]:
+    """Run queues the user may add items to (admin of the queue's project)."""
+    return [q for q, _assigned in visible_queues(session, user)
+            if q.item_kind == "run" and access.role_in(session, user, q.project_id) == "admin"]

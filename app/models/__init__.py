@@ -23,6 +23,7 @@ from app.models.runs import (
     RunChunk,
     Stage,
 )
+from app.models.search import FTS_INDEXES  # noqa: F401  (PostgreSQL full-text indexes)
 
 __all__ = [
     "EDIT_STATUSES",
