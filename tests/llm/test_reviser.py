@@ -324,3 +324,15 @@ def test_read_prompt_round_trip_with_tricky_document():
     assert sections["document"] == text
     assert sections["feedback"] == "keep it short"
     assert json.loads(sections["guidelines"]) == ["Be brief"]
+
+
+def test_comma_after_an_introductory_phrase_and_before_but():
+    found = pairs("In my opinion it works. However it is slow. We had many good ideas but none of them worked.")
+    assert ("opinion", "opinion,") in found and ("However", "However,") in found and ("ideas", "ideas,") in found
+    assert pairs("However, it is slow. It was all but lost. Not only this but also that.") == []
+
+
+def test_apostrophes_of_contractions():
+    found = pairs("I dont know, but thats fine. We cant go and I wont.")
+    assert ("dont", "don't") in found and ("thats", "that's") in found
+    assert all(o not in ("cant", "wont") for o, _ in found)  # words as they stand

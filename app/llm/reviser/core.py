@@ -17,7 +17,7 @@ from app.llm.reviser.rules import RuleEdit
 
 _SPELLING_KINDS = frozenset({"Spelling", "Typo", "BoundaryError"})  # "alot" -> "a lot" is spelling too
 _SPELLING_RULES = frozenset({"spelling-swap", "spelling-one", "spelling-many", "spelling-far", "run-together",
-                             "capitalised-typo"})
+                             "capitalised-typo", "apostrophe"})
 _CLARITY_INTENTS = frozenset({"clarity", "style"})
 _QUOTE_CHARS = re.compile("[\"'“”‘’`]")
 _SENTENCE_BOUNDARY = re.compile(r"(?:^|[.!?:\n\"“(])\s*$")
@@ -76,7 +76,7 @@ def candidates(text: str, instructions: Instructions = Instructions(), *,
     locale = locales.resolve(instructions.locale, text)
     out = []
     for edit in rules.emend_edits(text, skip_spelling=instructions.skip_spelling):
-        edit.confidence = policy.EMEND_RULES[edit.rule]
+        edit.confidence = policy.emend_confidence(edit.rule)
         out.append(edit)
     rest = []
     for lint in harper_lints(text, locale, harper_rules):

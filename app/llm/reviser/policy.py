@@ -16,7 +16,8 @@ SMOOTHING = 5
 EMEND_PRIORS: dict[str, float] = {
     "doubled-word": 0.95, "spacing": 0.9, "article": 0.85, "capital": 0.85, "paragraph-capital": 0.85,
     "spelling-swap": 0.85, "spelling-one": 0.85, "spelling-many": 0.7, "spelling-far": 0.6,
-    "run-together": 0.85, "capitalised-typo": 0.85,
+    "run-together": 0.85, "capitalised-typo": 0.85, "comma-intro": 0.7, "comma-but": 0.6,
+    "apostrophe": 0.85,
 }
 # Emend's own rules, measured (hits/edits on the development set). Spacing and capital after a
 # full stop have no cases there (its sentences come tokenised): they keep their priors.
@@ -25,11 +26,14 @@ EMEND_RULES: dict[str, float] = {
     "paragraph-capital": 0.85,  # 74/87
     "spelling-many": 0.62,  # 48/78
     "spelling-swap": 0.7,  # 31/45
+    "comma-intro": 0.8,  # 26/32
+    "comma-but": 0.68,  # 16/23
     "capitalised-typo": 0.84,  # 15/18
     "run-together": 0.77,  # 8/11
     "doubled-word": 0.7,  # 3/6
     "spelling-far": 0.45,  # 2/6
     "article": 0.66,  # 3/6
+    "apostrophe": 0.69,  # 2/4
     "spacing": 0.9,  # 0/0
     "capital": 0.85,  # 0/0
 }
@@ -51,6 +55,7 @@ CRITIQUE_KINDS = frozenset({"Readability", "Style", "Enhancement", "Redundancy"}
 # Harper's rules measured on the development set: smoothed confidence  # hits/edits.
 HARPER_RULES: dict[str, float] = {
     "OpenCompounds": 0.88,  # 7/7
+    "RegularIrregulars": 0.75,  # 3/3
     "CapitalizePersonalPronouns": 0.74,  # 20/26
     "ThereToTheir": 0.71,  # 2/2
     "TheyToThem": 0.71,  # 2/2
@@ -59,7 +64,6 @@ HARPER_RULES: dict[str, float] = {
     "SimplePastToPastParticiple": 0.67,  # 1/1
     "TheAnother": 0.67,  # 1/1
     "Lots": 0.62,  # 1/1
-    "RegularIrregulars": 0.62,  # 2/3
     "Nowadays": 0.58,  # 1/1
     "PluralWrongWordOfPhrase": 0.58,  # 1/1
     "SingleBe": 0.57,  # 1/2
@@ -120,6 +124,10 @@ HARPER_CRITIQUE_RULES = frozenset({"LongSentences", "MissingPreposition", "Allow
 def harper_rules_to_run() -> frozenset:
     """The Harper rules worth their time: measured good enough for an edit or a critique."""
     return frozenset(r for r, c in HARPER_RULES.items() if c >= CRITIQUE_MIN) | HARPER_CRITIQUE_RULES
+
+
+def emend_confidence(rule: str) -> float:
+    return EMEND_RULES.get(rule, EMEND_PRIORS[rule])
 
 
 def harper_confidence(rule: str, kind: str) -> float:

@@ -240,6 +240,30 @@ def spelling_edits(text: str) -> list[RuleEdit]:
     return edits
 
 
+# Contractions written without their apostrophe; none of these is an English word as it stands
+# ("cant", "wont", "lets", "were", "ill" are, so they are not here).
+_CONTRACTIONS = {
+    "dont": "don't", "doesnt": "doesn't", "didnt": "didn't", "isnt": "isn't", "wasnt": "wasn't",
+    "werent": "weren't", "arent": "aren't", "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't",
+    "couldnt": "couldn't", "wouldnt": "wouldn't", "shouldnt": "shouldn't", "mustnt": "mustn't",
+    "im": "I'm", "ive": "I've", "youre": "you're", "theyre": "they're", "thats": "that's", "whats": "what's",
+    "theres": "there's", "wouldve": "would've", "couldve": "could've", "shouldve": "should've",
+}
+_CONTRACTION = re.compile(r"(?<![\w'’\-@/.])(" + "|".join(_CONTRACTIONS) + r")(?![\w'’\-@/])", re.IGNORECASE)
+
+
+def apostrophe_edits(text: str) -> list[RuleEdit]:
+    edits = []
+    for m in _CONTRACTION.finditer(text):
+        word = m.group()
+        fixed = _CONTRACTIONS[word.lower()]
+        if word[:1].isupper():
+            fixed = fixed[:1].upper() + fixed[1:]
+        edits.append(RuleEdit(m.start(), m.end(), word, fixed, "fluency",
+                              f"\"{fixed}\" needs its apostrophe.", 0.0, "apostrophe"))
+    return edits
+
+
 def capitalised_typo_edits(text: str) -> list[RuleEdit]:
     """"Teh" -> "The" where a sentence starts: there a capital says nothing about a name."""
     edits = []
@@ -353,6 +377,45 @@ def capital_edits(text: str, skip_spelling: bool) -> list[RuleEdit]:
     return edits
 
 
+# Introductory words and phrases that a comma follows at the start of a sentence.
+_INTRODUCTIONS = (
+    "however", "moreover", "furthermore", "therefore", "thus", "hence", "consequently", "additionally",
+    "besides", "nevertheless", "nonetheless", "meanwhile", "finally", "firstly", "secondly", "thirdly",
+    "lastly", "first of all", "in addition", "in conclusion", "in fact", "in my opinion", "in my view",
+    "in this case", "in other words", "in short", "in general", "in the end", "on the other hand",
+    "for example", "for instance", "of course", "as a result", "to sum up", "to conclude", "personally",
+    "unfortunately", "fortunately", "nowadays", "yes", "indeed",
+)
+_INTRO = re.compile(
+    r"(?:^|(?<=[.!?]\s)|(?<=\n))[ \t]*(" + "|".join(re.escape(p).replace(r"\ ", r"[ \t]+") for p in
+                                             sorted(_INTRODUCTIONS, key=len, reverse=True))
+    + r")(?=[ \t]+[A-Za-z])", re.IGNORECASE)
+# ", but" between two clauses: the clause before it has at least this many words.
+_BUT = re.compile(r"([A-Za-z']+)(?=[ \t]+but[ \t]+(?!also\b|rather\b|not\b)[A-Za-z])")
+_NOT_CLAUSE_END = frozenset({"nothing", "all", "anything", "everything", "none", "not", "last", "no", "and",
+                             "or", "only", "cannot", "can't", "one"})
+
+
+def comma_edits(text: str) -> list[RuleEdit]:
+    edits = []
+    for m in _INTRO.finditer(text):
+        phrase = m.group(1)
+        last = phrase.split()[-1]
+        start = m.end(1) - len(last)
+        edits.append(RuleEdit(start, m.end(1), last, last + ",", "fluency",
+                              f"A comma follows the introductory \"{' '.join(phrase.split())}\".", 0.0, "comma-intro"))
+    for m in _BUT.finditer(text):
+        word = m.group(1)
+        if word.lower() in _NOT_CLAUSE_END:
+            continue
+        clause_start = max(text.rfind(ch, 0, m.start()) for ch in ",;:.!?\n") + 1
+        if len(text[clause_start:m.end()].split()) < 4:
+            continue
+        edits.append(RuleEdit(m.start(1), m.end(1), word, word + ",", "fluency",
+                              "A comma separates two clauses joined by \"but\".", 0.0, "comma-but"))
+    return edits
+
+
 def quoted_spans(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in _QUOTED.finditer(text)]
 
@@ -360,6 +423,7 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
 def emend_edits(text: str, *, skip_spelling: bool) -> list[RuleEdit]:
     """Every edit of Emend's own rules (confidence 0 until the policy sets it)."""
     edits = doubled_edits(text) + spacing_edits(text) + article_edits(text) + capital_edits(text, skip_spelling)
+    edits += comma_edits(text)
     if not skip_spelling:
-        edits += spelling_edits(text) + capitalised_typo_edits(text)
+        edits += spelling_edits(text) + capitalised_typo_edits(text) + apostrophe_edits(text)
     return edits
