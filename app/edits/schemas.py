@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DecisionIn(BaseModel):
@@ -17,6 +17,23 @@ class DecisionIn(BaseModel):
 
 
 class DecideAllIn(BaseModel):
+    decision: Literal["accept", "reject"]
+
+
+Intent = Literal["fluency", "clarity", "coherence", "style", "meaning-changed", "other"]
+Status = Literal["pending", "accepted", "rejected", "modified"]
+
+
+class EditFilterIn(BaseModel):
+    """Which edits of a run: every field narrows the set; an empty list means any."""
+    intents: list[Intent] = Field(default_factory=list, max_length=6)
+    statuses: list[Status] = Field(default_factory=list, max_length=4)
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    max_confidence: float | None = Field(None, ge=0, le=1)
+
+
+class DecideFilteredIn(EditFilterIn):
+    """Accept or reject the filtered set; without statuses, only its pending edits."""
     decision: Literal["accept", "reject"]
 
 
@@ -51,3 +68,10 @@ class AppliedOut(BaseModel):
     depth: int
     number: int
     stop_reason: str | None
+
+
+class EditPageOut(BaseModel):
+    total: int
+    offset: int
+    next_offset: int | None
+    edits: list[EditOut]

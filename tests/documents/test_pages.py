@@ -33,7 +33,7 @@ def test_new_document_by_upload_and_clear_errors(client, db, writer, project):
     empty = client.post(f"/projects/{project.id}/documents", data={"title": "x", "text": "   "}, headers=HX)
     assert empty.status_code == 422 and "The document is empty" in empty.text
     long = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
-                       files={"file": ("long.txt", b"zebra " * 50_000, "text/plain")}, headers=HX)
+                       files={"file": ("long.txt", b"zebra " * 100_000, "text/plain")}, headers=HX)
     assert long.status_code == 422 and "zebra zebra" not in long.text and "<html" not in empty.text
     latin = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
                         files={"file": ("old.txt", "caf\xe9".encode("latin-1"), "text/plain")})
@@ -111,7 +111,7 @@ def test_upload_errors_never_echo_the_file_and_text_plus_file_is_refused(client,
                         files={"file": ("blank.txt", b"   \n", "text/plain")}, headers=HX)
     assert empty.status_code == 422 and "The document is empty" in empty.text
     long = client.post(f"/projects/{project.id}/documents", data={"title": "x"},
-                       files={"file": ("long.txt", b"zebra " * 50_000, "text/plain")}, headers=HX)
+                       files={"file": ("long.txt", b"zebra " * 100_000, "text/plain")}, headers=HX)
     assert long.status_code == 422 and "zebra zebra" not in long.text
 
 
