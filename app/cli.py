@@ -200,7 +200,7 @@ def _feature_commands():
     """Features add their own sub-commands with a `register_cli(subparsers)` in `app/<feature>/cli.py`."""
     import importlib
 
-    for feature in ("exports", "runs", "annotations", "metrics"):
+    for feature in ("exports", "runs", "annotations", "metrics", "imports"):
         try:
             module = importlib.import_module(f"app.{feature}.cli")
         except ModuleNotFoundError as exc:

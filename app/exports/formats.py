@@ -46,6 +46,9 @@ FORMATS = ("sft", "preference", "unpaired", "stepwise", "critique_refinement", "
 FLAVOURS = ("trl", "openai")
 NEUTRAL_AS = ("false", "true", "drop")
 SOURCES = ("human", "ai", "all")
+# The preference pairs by where they come from; an export may keep only some (option pair_kinds).
+PAIR_KINDS = ("accepted_vs_rejected", "modified_vs_proposed", "comparison", "accepted_vs_original",
+              "original_vs_rejected", "human_vs_original", "human_vs_proposed")
 
 SYSTEM_PROMPT = (
     "You are a careful editor of English prose. Revise the text you are given: fix spelling, grammar, "
@@ -76,6 +79,10 @@ class Context:
     flavour: str = "trl"
     neutral_as: str = "false"
     edit_level: bool = True
+    pair_kinds: tuple[str, ...] | None = None  # None: every kind
+
+    def wants(self, pair_kind: str) -> bool:
+        return self.pair_kinds is None or pair_kind in self.pair_kinds
 
     def person(self, user_id: int | None):
         if user_id is None or not self.pseudonymise:
@@ -250,13 +257,19 @@ def schema(fmt: str, table: str, ctx: Context) -> pa.Schema:
                           ("model", s), ("status", s), ("decision_source", s), ("shown", pa.bool_()),
                           ("times_shown", i), ("first_shown_at", pa.timestamp("us", tz="UTC")),
                           ("best_position", i), ("acted", pa.bool_()), ("decided_at", pa.timestamp("us", tz="UTC")),
-                          ("person_id", p)])
+                          ("person_id", p), ("start", i), ("end", i), ("original", s), ("replacement", s),
+                          ("decided_replacement", s), ("intent", s), ("confidence", pa.float64()),
+                          ("predicted_confidence", pa.float64()), ("created_at", pa.timestamp("us", tz="UTC"))])
+    if fmt == "events" and table == "versions":
+        return pa.schema([("version_id", i), ("document_id", i), ("project_id", i), ("number", i), ("depth", i),
+                          ("parent_id", i), ("source_run_id", i), ("text", s), ("created_at", pa.timestamp("us", tz="UTC")),
+                          ("created_by", p), ("title", s), ("owner", p), ("stop_reason", s)])
     raise ValueError(f"no table {table!r} in format {fmt!r}")
 
 
 OPENAI_FIELDS = {"messages", "input", "preferred_output", "non_preferred_output"}
 
-TABLES = {fmt: ("data",) for fmt in FORMATS} | {"events": ("data", "exposure")}
+TABLES = {fmt: ("data",) for fmt in FORMATS} | {"events": ("data", "exposure", "versions")}
 
 # Field documentation for the dataset card, per format.
 FIELDS = {
@@ -264,7 +277,8 @@ FIELDS = {
         "messages": "system (editing instruction), user (instruction, the author's feedback if any, and the text), "
                     "assistant (the revised text the person accepted)",
         "kind": "`document`: a whole applied version transition; `edit`: one accepted or modified edit in its "
-                "sentence context",
+                "sentence context; `human_revision`: a version the writer typed by hand, whole; `human_edit`: one "
+                "change of it in its sentence context",
         "version_id / revised_version_id": "the version read and the version the decisions made",
         "run_id, edit_id, project_id, document_id": "where the row came from",
         "person_id": "who made the revised version or decided the edit (pseudonym when pseudonymised)",
@@ -274,7 +288,12 @@ FIELDS = {
         "prompt": "system and user messages: the instruction and the sentence context (or the whole text)",
         "chosen / rejected": "one assistant message each: the preferred and the dispreferred revision",
         "pair_kind": "`accepted_vs_rejected` (two proposals for the same span), `modified_vs_proposed` (a "
-                     "person's rewrite over the model's proposal), `comparison` (a pairwise choice between runs)",
+                     "person's rewrite over the model's proposal), `comparison` (a pairwise choice between runs), "
+                     "`accepted_vs_original` (an accepted edit over the text it replaced), `original_vs_rejected` "
+                     "(the text kept over a rejected edit), `human_vs_original` (the writer's own change, typed by "
+                     "hand, over the text it replaced), `human_vs_proposed` (the writer's own change over the "
+                     "model's pending proposal for that passage, which it superseded); the export option "
+                     "pair_kinds keeps only some",
         "chosen_edit_id / rejected_edit_id / comparison_id / run_id / rejected_run_id": "the source rows",
         "person_id": "who decided",
     },
@@ -310,6 +329,11 @@ FIELDS = {
                          "the propensity of feedback (CausalRM)",
         "actor_id / person_id": "user ids, or pseudonyms when pseudonymised (then `ip` is empty and e-mail "
                                 "addresses are removed from `data`)",
+        "exposure: start, end, original, replacement, intent, confidence": "the edit itself (its span in the "
+                                                                        "text of its version)",
+        "versions file": "every version's text, depth, parent and the run whose decisions made it, with its "
+                         "document's title, owner and stop reason: with the other two files, enough to import "
+                         "the log elsewhere (docs/import-format.md, `emend convert-events`)",
     },
 }
 
@@ -352,9 +376,18 @@ def sft_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
             "project_id": r[1], "document_id": r[2], "version_id": r[3], "revised_version_id": r[4], "run_id": r[0],
             "edit_id": None, "person_id": ctx.person(r[9]), "model": r[5],
         }
+    yield from _human_revision_rows(session, ctx)
     if not ctx.edit_level:
         return
     texts = VersionTexts(session)
+    for e in _human_edits(session, ctx):
+        before, after = _in_context(texts, e.version_id, e.start, e.end, e.replacement)
+        yield "data", {
+            "messages": revise_messages(before, unit="passage") + assistant(after), "kind": "human_edit",
+            "project_id": e.project_id, "document_id": e.document_id, "version_id": e.version_id,
+            "revised_version_id": e.revised_version_id, "run_id": None, "edit_id": e.id,
+            "person_id": ctx.person(e.decided_by_id), "model": None,
+        }
     for e in _stream(session, _decided_edits_query(ctx, ("accepted", "modified"))):
         before, cs, ce = texts.context(e.version_id, e.start, e.end)
         new = e.decided_replacement if e.status == "modified" and e.decided_replacement is not None else e.replacement
@@ -366,6 +399,59 @@ def sft_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
             "revised_version_id": None, "run_id": e.run_id, "edit_id": e.id,
             "person_id": ctx.person(e.decided_by_id), "model": e.model,
         }
+
+
+def _human_filters(f: Filters, created_at) -> list | None:
+    """Conditions for the writer's own edits, or None when the filters exclude them (they come from
+    a person, never from a model)."""
+    if f.source == "ai" or f.model is not None:
+        return None
+    return [*_eq(Document.project_id, f.project_id), *_window(created_at, f)]
+
+
+def _human_revision_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
+    """Versions the writer typed by hand: the text before, the writer's text after."""
+    f = ctx.filters
+    src, dst = aliased(Version), aliased(Version)
+    conds = _human_filters(f, dst.created_at)
+    if conds is None:
+        return
+    made_by_hand = exists().where(Edit.revised_version_id == dst.id, Edit.source == "human")
+    stmt = (
+        select(dst.id, dst.parent_id, dst.document_id, Document.project_id, src.text, dst.text, dst.created_by_id)
+        .join(src, src.id == dst.parent_id).join(Document, Document.id == dst.document_id)
+        .where(made_by_hand, *conds, *_eq(dst.created_by_id, f.person_id),
+               *([src.depth <= f.max_depth] if f.max_depth is not None else []))
+        .order_by(dst.id)
+    )
+    for r in _stream(session, stmt, 100):
+        yield "data", {
+            "messages": revise_messages(r[4]) + assistant(r[5]), "kind": "human_revision", "project_id": r[3],
+            "document_id": r[2], "version_id": r[1], "revised_version_id": r[0], "run_id": None, "edit_id": None,
+            "person_id": ctx.person(r[6]), "model": None,
+        }
+
+
+def _human_edits(session: Session, ctx: Context, superseded: bool = False):
+    """The writer's own edits (source human), in version order; with `superseded`, joined to each
+    model proposal they superseded (one row per pair)."""
+    f = ctx.filters
+    conds = _human_filters(f, Edit.decided_at)
+    if conds is None:
+        return iter(())
+    cols = [Edit.id, Edit.version_id, Edit.revised_version_id, Edit.start, Edit.end, Edit.replacement,
+            Edit.decided_by_id, Version.document_id, Document.project_id]
+    stmt = select(*cols).join(Version, Version.id == Edit.version_id).join(Document, Document.id == Version.document_id)
+    if superseded:
+        model = aliased(Edit)
+        stmt = (stmt.add_columns(model.id.label("model_edit_id"), model.run_id.label("model_run_id"),
+                                 model.start.label("model_start"), model.end.label("model_end"),
+                                 model.replacement.label("model_replacement"), Run.model, Run.feedback)
+                .join(model, model.superseded_by_id == Edit.id).join(Run, Run.id == model.run_id))
+    stmt = stmt.where(Edit.source == "human", *conds, *_eq(Edit.decided_by_id, f.person_id),
+                      *([Version.depth <= f.max_depth] if f.max_depth is not None else [])
+                      ).order_by(Edit.version_id, Edit.start, Edit.id)
+    return _stream(session, stmt)
 
 
 def _in_context(texts: VersionTexts, version_id: int, start: int, end: int, replacement: str) -> tuple[str, str]:
@@ -394,14 +480,14 @@ def preference_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]
                *([Version.depth <= f.max_depth] if f.max_depth is not None else []))
         .order_by(Edit.version_id, Edit.start, Edit.id, rej.id)
     )
-    for r in _stream(session, stmt):
+    for r in _stream(session, stmt) if ctx.wants("accepted_vs_rejected") else ():
         before, good = _in_context(texts, r.version_id, r.start, r.end, r.chosen)
         _, bad = _in_context(texts, r.version_id, r.start, r.end, r.rejected)
         yield "data", _pair(ctx, revise_messages(before, feedback=r.feedback, unit="passage"), good, bad,
                             "accepted_vs_rejected", r.project_id, r.document_id, r.version_id, r.run_id, r.rej_run,
                             r.id, r.rej_id, None, r.decided_by_id, r.model)
     # 2. A person's rewrite over the model's proposal.
-    for e in _stream(session, _decided_edits_query(ctx, ("modified",))):
+    for e in _stream(session, _decided_edits_query(ctx, ("modified",))) if ctx.wants("modified_vs_proposed") else ():
         if e.decided_replacement is None or e.decided_replacement == e.replacement:
             continue
         before, good = _in_context(texts, e.version_id, e.start, e.end, e.decided_replacement)
@@ -409,7 +495,48 @@ def preference_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]
         yield "data", _pair(ctx, revise_messages(before, feedback=e.feedback, unit="passage"), good, bad,
                             "modified_vs_proposed", e.project_id, e.document_id, e.version_id, e.run_id, e.run_id,
                             e.id, e.id, None, e.decided_by_id, e.model)
-    # 3. Pairwise choices between two runs' revisions of the same version (ties say nothing).
+    # 3. Every decision against the text it would replace: accepted edit over the original text,
+    #    the original text over a rejected edit.
+    statuses = tuple(s for s, kind in (("accepted", "accepted_vs_original"), ("rejected", "original_vs_rejected"))
+                     if ctx.wants(kind))
+    if statuses:
+        for e in _stream(session, _decided_edits_query(ctx, statuses)):
+            before, proposed = _in_context(texts, e.version_id, e.start, e.end, e.replacement)
+            if proposed == before:
+                continue
+            prompt = revise_messages(before, feedback=e.feedback, unit="passage")
+            if e.status == "accepted":
+                yield "data", _pair(ctx, prompt, proposed, before, "accepted_vs_original", e.project_id,
+                                    e.document_id, e.version_id, e.run_id, None, e.id, None, None,
+                                    e.decided_by_id, e.model)
+            else:
+                yield "data", _pair(ctx, prompt, before, proposed, "original_vs_rejected", e.project_id,
+                                    e.document_id, e.version_id, None, e.run_id, None, e.id, None,
+                                    e.decided_by_id, e.model)
+    # 4. The writer's own changes, typed by hand: over the text they replaced, and over the model's
+    #    pending proposal for that passage which they superseded.
+    if ctx.wants("human_vs_original"):
+        for e in _human_edits(session, ctx):
+            before, after = _in_context(texts, e.version_id, e.start, e.end, e.replacement)
+            yield "data", _pair(ctx, revise_messages(before, unit="passage"), after, before, "human_vs_original",
+                                e.project_id, e.document_id, e.version_id, None, None, e.id, None, None,
+                                e.decided_by_id, None)
+    if ctx.wants("human_vs_proposed"):
+        for e in _human_edits(session, ctx, superseded=True):
+            start, end = min(e.start, e.model_start), max(e.end, e.model_end)
+            text = texts.text(e.version_id)
+            mine = text[start:e.start] + e.replacement + text[e.end:end]
+            theirs = text[start:e.model_start] + e.model_replacement + text[e.model_end:end]
+            if mine == theirs:
+                continue
+            before, good = _in_context(texts, e.version_id, start, end, mine)
+            _, bad = _in_context(texts, e.version_id, start, end, theirs)
+            yield "data", _pair(ctx, revise_messages(before, feedback=e.feedback, unit="passage"), good, bad,
+                                "human_vs_proposed", e.project_id, e.document_id, e.version_id, None,
+                                e.model_run_id, e.id, e.model_edit_id, None, e.decided_by_id, e.model)
+    # 5. Pairwise choices between two runs' revisions of the same version (ties say nothing).
+    if not ctx.wants("comparison"):
+        return
     ra, rb = aliased(Run), aliased(Run)
     stmt = (
         select(Comparison.id, Comparison.version_id, Comparison.run_a_id, Comparison.run_b_id, Comparison.choice,
@@ -641,17 +768,41 @@ def exposure_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
     )
     if session.get_bind().dialect.name == "postgresql":
         x = _exposure_subquery()
-        rows = _stream(session, stmt.add_columns(x.c.times_shown, x.c.first_shown_at, x.c.best_position)
-                       .outerjoin(x, x.c.edit_id == Edit.id), 2000)
+        rows = _stream(session, stmt.add_columns(x.c.times_shown, x.c.first_shown_at, x.c.best_position,
+                                                 *_EDIT_COLUMNS).outerjoin(x, x.c.edit_id == Edit.id), 2000)
     else:
         shown = _exposure_by_edit(session)
-        rows = ((*r, *shown.get(r[0], (None, None, None))) for r in _stream(session, stmt, 2000))
+        rows = ((*r[:10], *shown.get(r[0], (None, None, None)), *r[10:])
+                for r in _stream(session, stmt.add_columns(*_EDIT_COLUMNS), 2000))
     for r in rows:
         yield "exposure", {
             "edit_id": r[0], "run_id": r[1], "version_id": r[2], "document_id": r[3], "project_id": r[4],
             "model": r[5], "status": r[6], "decision_source": r[7], "shown": bool(r[10]), "times_shown": r[10] or 0,
-            "first_shown_at": r[11], "best_position": r[12], "acted": r[6] != "pending", "decided_at": r[8],
-            "person_id": ctx.person(r[9]),
+            "first_shown_at": r[11], "best_position": r[12], "acted": r[6] not in ("pending", "superseded"), "decided_at": r[8],
+            "person_id": ctx.person(r[9]), "start": r[13], "end": r[14], "original": r[15], "replacement": r[16],
+            "decided_replacement": r[17], "intent": r[18], "confidence": r[19], "predicted_confidence": r[20],
+            "created_at": r[21],
+        }
+    yield from version_rows(session, ctx)
+
+
+_EDIT_COLUMNS = (Edit.start, Edit.end, Edit.original, Edit.replacement, Edit.decided_replacement, Edit.intent,
+                 Edit.confidence, Edit.predicted_confidence, Edit.created_at)
+
+
+def version_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
+    """Every version of the exported documents, with its text (the events name versions by id only)."""
+    f = ctx.filters
+    stmt = (select(Version.id, Version.document_id, Document.project_id, Version.number, Version.depth,
+                   Version.parent_id, Version.source_run_id, Version.text, Version.created_at, Version.created_by_id,
+                   Document.title, Document.owner_id, Document.stop_reason)
+            .join(Document, Document.id == Version.document_id)
+            .where(*_eq(Document.project_id, f.project_id)).order_by(Version.id))
+    for r in _stream(session, stmt, 500):
+        yield "versions", {
+            "version_id": r[0], "document_id": r[1], "project_id": r[2], "number": r[3], "depth": r[4],
+            "parent_id": r[5], "source_run_id": r[6], "text": r[7], "created_at": r[8],
+            "created_by": ctx.person(r[9]), "title": r[10], "owner": ctx.person(r[11]), "stop_reason": r[12],
         }
 
 
@@ -667,7 +818,7 @@ def estimate(session: Session, fmt: str, ctx: Context) -> int:
     if fmt == "events":
         return session.scalar(select(func.count()).select_from(events_query(ctx).order_by(None).subquery())) or 0
     if fmt in ("unpaired", "preference"):
-        statuses = ("accepted", "rejected", "modified") if fmt == "unpaired" else ("modified",)
+        statuses = ("accepted", "rejected", "modified")
         edits = session.scalar(select(func.count()).select_from(
             _decided_edits_query(ctx, statuses).order_by(None).subquery())) or 0
         if fmt == "preference":

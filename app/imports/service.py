@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
+import shutil
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -94,26 +96,32 @@ def imports_dir() -> Path:
     return path
 
 
-def create_import(session: Session, *, actor: User, project_id: int, filename: str, data: bytes | None = None,
+def create_import(session: Session, *, actor: User, project_id: int, filename: str, data=None,
                   source_path: str | Path | None = None, enqueue: bool = True) -> Import:
     """Store the file and queue its import (project admins). `source_path` imports a file in place
-    (the CLI); `data` is an upload, kept under EMEND_EXPORT_DIR/imports until the job has read it."""
+    (the CLI); `data` (bytes or a binary file object, copied in chunks) is an upload, kept under
+    EMEND_EXPORT_DIR/imports until the job has read it."""
     project, _role = access.require_project(session, actor, project_id, roles=("admin",))
     if source_path is None and data is None:
         raise Invalid("Choose a JSONL file to import.")
-    job = Import(project_id=project.id, filename=(filename or "import.jsonl")[:300], path="", status="queued",
-                 created_by_id=actor.id, errors=[], counts={})
-    session.add(job)
-    session.flush()
     if source_path is not None:
         path = Path(source_path).resolve()
         if not path.is_file():
             raise Invalid(f"No such file: {source_path}")
-    else:
-        if not data.strip():
+    job = Import(project_id=project.id, filename=(filename or "import.jsonl")[:300], path="", status="queued",
+                 created_by_id=actor.id, errors=[], counts={})
+    session.add(job)
+    session.flush()
+    if source_path is None:
+        path = imports_dir() / f"import-{job.id}-{secrets.token_hex(6)}.jsonl"
+        with open(path, "wb") as out:
+            if isinstance(data, bytes | bytearray):
+                out.write(data)
+            else:
+                shutil.copyfileobj(data, out, 1 << 20)
+        if path.stat().st_size == 0:
+            path.unlink()
             raise Invalid("The file is empty.")
-        path = imports_dir() / f"import-{job.id}-{hashlib.sha256(data).hexdigest()[:12]}.jsonl"
-        path.write_bytes(data)
     job.path = str(path)
     job.bytes_total = path.stat().st_size
     events.record(session, kind="import.requested", actor=actor, project_id=project.id,

@@ -44,7 +44,7 @@ def _when(value, *, end: bool) -> str | None:
         return value.isoformat()
     text = str(value).strip()
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         raise Invalid(f"Not a date: {text!r} (use YYYY-MM-DD).") from None
     if end and len(text) == 10:
@@ -291,7 +291,7 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
                 if len(finished) >= STORE_EVERY or not pending:
                     _store(session_factory, replay_id, finished)
                     finished = []
-    except Exception as exc:  # noqa: BLE001 - the job fails visibly, the stored versions are kept
+    except Exception as exc:  # the job fails visibly, the stored versions are kept
         log.exception("replay %s failed", replay_id)
         return _close(session_factory, replay_id, error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
     return _close(session_factory, replay_id)

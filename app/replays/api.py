@@ -1,0 +1,49 @@
+"""JSON API for replay evaluations (project admins)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from app.accounts.deps import DbSession, scoped
+from app.models import Replay, User
+from app.replays import service
+from app.replays.schemas import ReplayCreate, ReplayOut
+
+router = APIRouter(prefix="/api/v1", tags=["replays"])
+
+
+def to_out(replay: Replay) -> ReplayOut:
+    return ReplayOut(id=replay.id, project_id=replay.project_id, name=replay.name, candidate=replay.candidate,
+                     slice=replay.slice, status=replay.status, progress=service.progress_percent(replay),
+                     versions_total=replay.versions_total, versions_done=replay.versions_done,
+                     versions_failed=replay.versions_failed, results=replay.results, error=replay.error,
+                     created_at=replay.created_at, finished_at=replay.finished_at)
+
+
+@router.post("/replays", status_code=202, response_model=ReplayOut)
+def create(body: ReplayCreate, session: DbSession, user: User = scoped("admin")):
+    """Queue a replay of a candidate against the logged decisions of a slice of the project."""
+    replay = service.create_replay(
+        session, actor=user, project_id=body.project_id, name=body.name, model=body.model,
+        prompt_variant=body.prompt_variant, instructions=body.instructions, temperature=body.temperature,
+        since=body.since.isoformat() if body.since else None, until=body.until.isoformat() if body.until else None,
+        depths=body.depths, person_ids=body.person_ids)
+    return to_out(replay)
+
+
+@router.get("/replays/{replay_id}", response_model=ReplayOut)
+def get(replay_id: int, session: DbSession, user: User = scoped("read")):
+    return to_out(service.get_replay(session, actor=user, replay_id=replay_id))
+
+
+@router.get("/projects/{project_id}/replays", response_model=list[ReplayOut])
+def list_(project_id: int, session: DbSession, user: User = scoped("read")):
+    return [to_out(r) for r in service.list_replays(session, actor=user, project_id=project_id)]
+
+
+@router.get("/replays/{replay_id}/matches.jsonl")
+def matches(replay_id: int, session: DbSession, user: User = scoped("read")):
+    """One JSON line per candidate edit with the logged edit it matched and that edit's decision."""
+    rows = list(service.matched_jsonl(session, actor=user, replay_id=replay_id))
+    return StreamingResponse(iter(rows), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": f'attachment; filename="replay-{replay_id}-matches.jsonl"'})
