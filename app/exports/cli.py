@@ -10,6 +10,7 @@ def cmd_export(args) -> int:
         "max_depth": args.max_depth, "person_id": args.person, "jsonl": not args.no_jsonl,
         "parquet": args.parquet, "gzip": args.gzip, "pseudonymise": args.pseudonymise, "flavour": args.flavour,
         "neutral_as": args.neutral_as, "edit_level": not args.no_edit_level, "licence": args.licence,
+        "pair_kinds": args.pair_kind,
     }
     export = service.run_export(actor_email=args.user, format=args.format, project_id=args.project,
                                 options=options, out_dir=args.out)
@@ -42,6 +43,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--neutral-as", default="false", choices=formats.NEUTRAL_AS, help="stepwise: neutral labels")
     p.add_argument("--no-edit-level", action="store_true", help="sft: whole documents only, no per-edit rows")
     p.add_argument("--licence", default="unknown", choices=service.LICENCES)
+    p.add_argument("--pair-kind", action="append", choices=formats.PAIR_KINDS,
+                   help="preference: keep only this pair kind (repeatable)")
     p.add_argument("--user", help="e-mail of the admin recorded as requester (default: the first site admin)")
     p.set_defaults(func=cmd_export)
 

@@ -50,11 +50,13 @@ def create_export(request: Request, session: DbSession, user: CurrentUser,
                   jsonl: Annotated[bool, Form()] = False, parquet: Annotated[bool, Form()] = False,
                   gzip: Annotated[bool, Form()] = False, pseudonymise: Annotated[bool, Form()] = False,
                   flavour: Annotated[str, Form()] = "trl", neutral_as: Annotated[str, Form()] = "false",
-                  edit_level: Annotated[bool, Form()] = False, licence: Annotated[str, Form()] = "unknown"):
+                  edit_level: Annotated[bool, Form()] = False, licence: Annotated[str, Form()] = "unknown",
+                  pair_kinds: Annotated[list[str] | None, Form()] = None):
     options = {"since": since, "until": until, "source": source, "model": model, "max_depth": max_depth,
                "person_id": person_id, "jsonl": jsonl, "parquet": parquet, "gzip": gzip,
                "pseudonymise": pseudonymise, "flavour": flavour, "neutral_as": neutral_as,
-               "edit_level": edit_level, "licence": licence}
+               "edit_level": edit_level, "licence": licence,
+               "pair_kinds": pair_kinds if format == "preference" else None}
     export = service.create_export(session, actor=user, format=format,
                                    project_id=int(project_id) if project_id.strip() else None,
                                    options=options, ip=client_ip(request))

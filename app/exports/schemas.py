@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ExportCreate(BaseModel):
@@ -26,6 +26,7 @@ class ExportCreate(BaseModel):
     neutral_as: Literal["false", "true", "drop"] = "false"
     edit_level: bool = True
     licence: str = "unknown"
+    pair_kinds: list[str] | None = Field(None, description="preference: keep only these pair kinds")
 
     def options(self) -> dict:
         return self.model_dump(exclude={"format", "project_id"})

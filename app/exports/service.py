@@ -109,12 +109,21 @@ def normalise_options(fmt: str, raw: dict | None) -> dict:
     if not (jsonl or parquet):
         raise Invalid("Choose JSONL, Parquet or both.")
     model = (raw.get("model") or "").strip() or None
+    pair_kinds = raw.get("pair_kinds")
+    if isinstance(pair_kinds, str):
+        pair_kinds = [k for k in pair_kinds.replace(",", " ").split()]
+    pair_kinds = sorted({str(k).strip().lower() for k in (pair_kinds or []) if str(k).strip()}) or None
+    unknown = [k for k in pair_kinds or [] if k not in formats.PAIR_KINDS]
+    if unknown:
+        raise Invalid(f"Unknown pair kind {unknown[0]!r}; use any of {', '.join(formats.PAIR_KINDS)}.")
+    if pair_kinds and fmt != "preference":
+        raise Invalid("pair_kinds filters the preference format only.")
     return {
         "since": since.isoformat() if since else None, "until": until.isoformat() if until else None,
         "source": source, "model": model, "max_depth": max_depth, "person_id": person_id,
         "jsonl": jsonl, "parquet": parquet, "gzip": jsonl and _flag(raw.get("gzip", False)),
         "pseudonymise": _flag(raw.get("pseudonymise", False)), "flavour": flavour, "neutral_as": neutral_as,
-        "edit_level": _flag(raw.get("edit_level", True)), "licence": licence,
+        "edit_level": _flag(raw.get("edit_level", True)), "licence": licence, "pair_kinds": pair_kinds,
     }
 
 
@@ -127,7 +136,8 @@ def context_for(export: Export) -> formats.Context:
     )
     return formats.Context(filters=filters, pseudonymise=bool(o.get("pseudonymise")),
                            secret_key=get_settings().secret_key, flavour=o.get("flavour", "trl"),
-                           neutral_as=o.get("neutral_as", "false"), edit_level=bool(o.get("edit_level", True)))
+                           neutral_as=o.get("neutral_as", "false"), edit_level=bool(o.get("edit_level", True)),
+                           pair_kinds=tuple(o["pair_kinds"]) if o.get("pair_kinds") else None)
 
 
 # --- access ---------------------------------------------------------------------------------
@@ -476,7 +486,7 @@ def _manifest(export: Export, ctx: formats.Context, files: list[dict], session: 
                     "source": opts.get("source"), "model": opts.get("model"), "max_depth": opts.get("max_depth"),
                     "person_id": ctx.person(opts.get("person_id"))},
         "options": {k: opts.get(k) for k in ("jsonl", "parquet", "gzip", "pseudonymise", "flavour", "neutral_as",
-                                             "edit_level", "licence")},
+                                             "edit_level", "licence", "pair_kinds")},
         "label_mapping": mapping,
         "rows": rows,
         "files": files,
@@ -611,12 +621,12 @@ __all__ = [
     "context_for",
     "create_export",
     "dataset_card",
+    "empty_reason",
     "export_file",
     "exporting_projects",
     "get_export",
     "list_exports",
     "normalise_options",
     "progress_percent",
-    "empty_reason",
     "run_export",
 ]

@@ -58,7 +58,8 @@ def test_preference_loads_with_explicit_prompt(db, world, tmp_path, suffix):
     for column in ("prompt", "chosen", "rejected"):
         _feature_messages(ds.features[column])
     by_kind = {r["pair_kind"]: r for r in ds}
-    assert set(by_kind) == {"accepted_vs_rejected", "modified_vs_proposed", "comparison"}
+    assert set(by_kind) == {"accepted_vs_rejected", "modified_vs_proposed", "comparison", "accepted_vs_original",
+                            "original_vs_rejected"}
     pair = by_kind["accepted_vs_rejected"]
     assert pair["chosen"] == [{"role": "assistant", "content": "The team arrived at the river."}]
     assert pair["rejected"] == [{"role": "assistant", "content": "The team arrived at a river."}]
@@ -79,7 +80,7 @@ def test_preference_openai_flavour(db, world, tmp_path):
     _is_messages(row["input"]["messages"], ["system", "user"])
     _is_messages(row["preferred_output"], ["assistant"])
     _is_messages(row["non_preferred_output"], ["assistant"])
-    assert len(jsonl(out / "ids.jsonl")) == ds.num_rows == 3
+    assert len(jsonl(out / "ids.jsonl")) == ds.num_rows == 8  # 3 pairs of proposals, 5 of decisions vs the original
 
 
 @pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
@@ -150,3 +151,70 @@ def test_every_format_has_a_file_even_when_empty(db, world, tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "data.parquet").num_rows == 0
+
+
+def test_preference_pairs_every_decision_against_the_text_it_would_replace(db, world, tmp_path):
+    """Plain accepts and rejects give pairs too (accepted edit > original, original > rejected edit),
+    each with its own pair_kind, and the pair_kinds option keeps only some kinds."""
+    _export, out = build(db, world, "preference", pair_kinds=["accepted_vs_original", "original_vs_rejected"])
+    rows = jsonl(out / "data.jsonl")
+    kinds = sorted(r["pair_kind"] for r in rows)
+    # accepted: doubled, fast (shadow user), short; rejected: ending, other.
+    assert kinds == ["accepted_vs_original"] * 3 + ["original_vs_rejected"] * 2
+    doubled = next(r for r in rows if r["chosen_edit_id"] == world.edits["doubled"].id)
+    assert doubled["chosen"] == [{"role": "assistant", "content": "The team arrived at the river."}]
+    assert doubled["rejected"] == [{"role": "assistant", "content": "The team arrived at the the river."}]
+    ending = next(r for r in rows if r["rejected_edit_id"] == world.edits["ending"].id)
+    assert ending["chosen"][0]["content"] == "The end." and ending["rejected"][0]["content"] == "Fin."
+    _export, out = build(db, world, "preference", pair_kinds="comparison")
+    assert [r["pair_kind"] for r in jsonl(out / "data.jsonl")] == ["comparison"]
+    from app.errors import Invalid
+
+    with pytest.raises(Invalid, match="Unknown pair kind"):
+        build(db, world, "preference", pair_kinds=["best_vs_worst"])
+
+
+def _hand_edit_world(db, world):
+    """The writer types "rapid" over "quick" in v3, where a model proposal "quick -> swift" was pending."""
+    from app.flows import writer as flow
+    from app.models import Run
+    from tests.exports.conftest import _edit
+
+    world.document.current_version_id = world.v3.id
+    run = Run(project_id=world.project.id, document_id=world.document.id, version_id=world.v3.id,
+              model="model-one", status="succeeded", created_by_id=world.writer.id)
+    db.add(run)
+    db.flush()
+    proposal = _edit(db, run, world.v3, "quick", "swift", "pending")
+    db.flush()
+    start = world.v3.text.index("quick")
+    result = flow.edit_by_hand(db, document_id=world.document.id, user=world.writer, base_version_id=world.v3.id,
+                               start=start, end=start + 5, text="rapid")
+    db.flush()
+    return result, proposal
+
+
+def test_sft_and_preference_rows_from_the_writers_own_revisions(db, world, tmp_path):
+    result, proposal = _hand_edit_world(db, world)
+    [human] = result.edits
+    assert proposal.status == "superseded"
+    _export, out = build(db, world, "sft")
+    rows = jsonl(out / "data.jsonl")
+    [whole] = [r for r in rows if r["kind"] == "human_revision"]
+    assert world.v3.text in whole["messages"][1]["content"]
+    assert whole["messages"][2]["content"] == "The team arrived at the river. We think it is rapid. "
+    assert (whole["version_id"], whole["revised_version_id"], whole["run_id"]) == (world.v3.id, result.version.id,
+                                                                                  None)
+    [one] = [r for r in rows if r["kind"] == "human_edit"]
+    assert one["edit_id"] == human.id and one["messages"][2]["content"] == "We think it is rapid."
+
+    _export, out = build(db, world, "preference", pair_kinds=["human_vs_original", "human_vs_proposed"])
+    pairs = {r["pair_kind"]: r for r in jsonl(out / "data.jsonl")}
+    assert set(pairs) == {"human_vs_original", "human_vs_proposed"}
+    assert pairs["human_vs_original"]["chosen"][0]["content"] == "We think it is rapid."
+    assert pairs["human_vs_original"]["rejected"][0]["content"] == "We think it is quick."
+    theirs = pairs["human_vs_proposed"]
+    assert theirs["rejected"][0]["content"] == "We think it is swift." and theirs["rejected_edit_id"] == proposal.id
+    # A person's work: gone when only the shadow user's (ai) feedback is asked for.
+    _export, out = build(db, world, "sft", source="ai")
+    assert not [r for r in jsonl(out / "data.jsonl") if r["kind"].startswith("human")]

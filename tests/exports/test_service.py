@@ -108,7 +108,7 @@ def test_manifest_checksums_and_card(db, world):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == json.loads(json.dumps(export.manifest))
     assert manifest["format"] == "preference" and manifest["schema_version"] == formats.SCHEMA_VERSION
-    assert manifest["filters"]["project_id"] == world.project.id and manifest["rows"] == {"data": 3}
+    assert manifest["filters"]["project_id"] == world.project.id and manifest["rows"] == {"data": 8}
     names = {f["name"] for f in manifest["files"]}
     assert names == {"data.jsonl.gz", "data.parquet"}
     for f in manifest["files"]:
@@ -119,7 +119,7 @@ def test_manifest_checksums_and_card(db, world):
     assert "## Fields" in card and "pair_kind" in card and manifest["files"][0]["sha256"] in card
     import gzip
 
-    assert len(gzip.decompress((out / "data.jsonl.gz").read_bytes()).splitlines()) == 3
+    assert len(gzip.decompress((out / "data.jsonl.gz").read_bytes()).splitlines()) == 8
 
 
 def test_export_events_are_recorded(db, world, sent_tasks):
