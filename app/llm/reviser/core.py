@@ -99,10 +99,8 @@ def _allowed(edit: RuleEdit, instructions: Instructions, quoted: list[tuple[int,
         return False
     if instructions.skip_clarity and edit.intent in _CLARITY_INTENTS:
         return False
-    if instructions.skip_quotes and (_inside(quoted, edit.start, edit.end)
-                                     or _QUOTE_CHARS.search(edit.original + edit.replacement)):
-        return False
-    return True
+    touches_quotes = _inside(quoted, edit.start, edit.end) or _QUOTE_CHARS.search(edit.original + edit.replacement)
+    return not (instructions.skip_quotes and touches_quotes)
 
 
 def resolve_overlaps(edits: list[RuleEdit]) -> list[RuleEdit]:
