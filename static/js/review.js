@@ -1,11 +1,34 @@
 // Keyboard review of a run's edits: j/k move, a accept, r reject, e modify, c comment, ? help.
 // Loaded by the document page; htmx may load it again on boosted navigation, so it installs once
 // and always looks the rows up at key time (rows are replaced by htmx after each decision).
+// The page holds a window of the run: moving past the last row fetches the list's next page
+// (#list-more), and an edit whose text section is not loaded yet fetches that section.
 (function () {
   if (window.emendReview) return;
   window.emendReview = true;
 
   let currentId = null;
+  let pendingStep = 0; // a move waiting for the next page of the list
+
+  function loadMore() {
+    const more = document.getElementById("list-more");
+    if (!more || !window.htmx) return false;
+    if (!more.dataset.requested) {
+      more.dataset.requested = "1";
+      htmx.trigger(more, "emend:more");
+    }
+    return true;
+  }
+
+  // The text section of the current edit, fetched if it is still a placeholder.
+  function loadSectionOf(row) {
+    if (!row || !row.dataset.section || !window.htmx) return;
+    const section = document.getElementById("section-" + row.dataset.section);
+    if (section && section.dataset.loaded === "false" && !section.dataset.requested) {
+      section.dataset.requested = "1";
+      htmx.trigger(section, "emend:load");
+    }
+  }
 
   function rows() {
     return Array.from(document.querySelectorAll("#edit-list .edit-row"));
@@ -20,6 +43,7 @@
     const mark = document.getElementById("mark-" + currentId);
     if (mark) mark.classList.add("current");
     if (row) row.classList.add("current");
+    if (row && !mark) loadSectionOf(row);
     return row;
   }
 
@@ -32,6 +56,10 @@
       index = step > 0 ? -1 : list.length;
       const pending = list.findIndex(function (row) { return row.dataset.status === "pending"; });
       if (pending !== -1) index = pending - step;
+    }
+    if (index + step >= list.length && loadMore()) {
+      pendingStep = step; // carried on once the next page is in (htmx:afterSettle)
+      return;
     }
     index = Math.min(list.length - 1, Math.max(0, index + step));
     currentId = list[index].dataset.editId;
@@ -59,6 +87,8 @@
       currentId = list[index + 1].dataset.editId;
       const next = highlight();
       if (next) next.scrollIntoView({ block: "nearest" });
+    } else if (index !== -1 && loadMore()) {
+      pendingStep = 1;
     }
     return true;
   }
@@ -132,15 +162,29 @@
     if (submit(row, action)) input.blur(); // the row is replaced anyway: let the shortcuts work now
   });
 
-  // Clicking an inline mark selects its edit in the list.
+  // Clicking an inline mark selects its edit in the list; tapping a row selects it (and shows its tools).
   document.addEventListener("click", function (e) {
     const mark = e.target.closest && e.target.closest(".edit-mark");
-    if (!mark) return;
-    currentId = mark.dataset.editId;
-    const row = highlight();
-    if (row) row.scrollIntoView({ block: "nearest" });
+    const row = !mark && e.target.closest && e.target.closest(".edit-row");
+    if (!mark && !row) return;
+    currentId = (mark || row).dataset.editId;
+    const current = highlight();
+    if (mark && current) current.scrollIntoView({ block: "nearest" });
   });
 
-  // Rows and marks are replaced after each decision: put the highlight back.
-  document.addEventListener("htmx:afterSettle", highlight);
+  // Rows, marks and sections are replaced or fetched: put the highlight back, carry on a move
+  // that waited for the next page, and bring a newly loaded current mark into view.
+  document.addEventListener("htmx:afterSettle", function (e) {
+    const target = e.detail && e.detail.elt;
+    highlight();
+    if (pendingStep && !(document.getElementById("list-more") || {}).dataset?.requested) {
+      const step = pendingStep;
+      pendingStep = 0;
+      move(step);
+    }
+    if (target && target.classList && target.classList.contains("doc-section") && currentId !== null) {
+      const mark = document.getElementById("mark-" + currentId);
+      if (mark && target.contains(mark)) mark.scrollIntoView({ block: "nearest" });
+    }
+  });
 })();
