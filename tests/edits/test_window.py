@@ -1,6 +1,7 @@
 """The review page in windows, the compact edit list, its filters and accept / reject the filtered set."""
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -43,7 +44,7 @@ def test_sections_cut_at_breaks_outside_edits():
     spans = [(i * 2005 + 3, i * 2005 + 9) for i in range(10)]
     bounds = window.sections(text, spans)
     assert bounds[0][0] == 0 and bounds[-1][1] == len(text)
-    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
     assert all(not (s < cut < e) for _start, cut in bounds for s, e in spans)
     assert 2 <= len(bounds) <= 5
     # A text without breaks is cut at spaces, never inside an edit.
@@ -94,7 +95,7 @@ def test_review_page_is_a_window_and_the_rest_comes_in_fragments(client, db, wri
 
 
 def test_filters_are_server_side_and_windowed(client, db, writer, big_run):
-    document, run = big_run
+    _document, run = big_run
     login(client, writer)
     panel = client.get(f"/runs/{run.id}/review/list", params={"intent": "style", "min_confidence": "0.8"},
                        headers=HX)
@@ -131,7 +132,7 @@ def test_decide_filtered_is_one_action_with_events(db, writer, big_run):
 
 
 def test_decide_filtered_page_and_api(client, db, writer, big_run):
-    document, run = big_run
+    _document, run = big_run
     login(client, writer)
     answer = client.post(f"/runs/{run.id}/decide-filtered",
                          data={"decision": "reject", "intent": "clarity", "csrf_token": csrf_token(client)},
