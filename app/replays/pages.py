@@ -60,3 +60,14 @@ def matches(replay_id: int, session: DbSession, user: CurrentUser):
     rows = list(service.matched_jsonl(session, actor=user, replay_id=replay_id))
     return Response(b"".join(rows), media_type="application/x-ndjson",
                     headers={"Content-Disposition": f'attachment; filename="replay-{replay_id}-matches.jsonl"'})
+
+
+@router.get("/projects/{project_id}/shadow-agreement")
+def shadow_agreement(request: Request, project_id: int, session: DbSession, user: CurrentUser):
+    """The metrics page's shadow-user block (loaded into it), or a page of its own without JavaScript."""
+    from app.replays.agreement import shadow_agreement as compute
+
+    project, _role = access.require_project(session, user, project_id)
+    return render(request, "replays/shadow_agreement.html",
+                  {"project": project, "agreement": compute(session, user=user, project_id=project_id)},
+                  block="shadow_agreement")
