@@ -31,8 +31,8 @@ def stacked_shares(rows: Sequence[tuple[str, dict[str, int]]], *, categories: Se
     rejected): the R3 figure when the groups are revision depths."""
     label_w, bar_w, row_h, top = 170, 420, 26, 28
     height = top + row_h * max(1, len(rows)) + 10
-    parts = [f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="{escape(title)}" viewBox="0 0 {label_w + bar_w + 90} {height}" {FONT}>',
+    parts = [(f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+             f'aria-label="{escape(title)}" viewBox="0 0 {label_w + bar_w + 90} {height}" {FONT}>'),
              f"<title>{escape(title)}</title>"]
     x = label_w
     for i, cat in enumerate(categories):  # legend
@@ -68,8 +68,8 @@ def stacked_columns(points: Sequence[tuple[str, dict[str, int]]], *, series: Seq
     peak = max((sum(p.get(s, 0) for s in series) for _d, p in points), default=0) or 1
     n = max(1, len(points))
     step = width / n
-    parts = [f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="{escape(title)}" viewBox="0 0 {left + width + 10} {top + height + bottom}" {FONT}>',
+    parts = [(f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+             f'aria-label="{escape(title)}" viewBox="0 0 {left + width + 10} {top + height + bottom}" {FONT}>'),
              f"<title>{escape(title)}</title>"]
     x = left
     for i, s in enumerate(series):
@@ -108,8 +108,8 @@ def lines(series: dict[str, Sequence[tuple[str, float | None]]], *, title: str, 
     xs = sorted({x for pts in series.values() for x, _v in pts})
     pos = {x: i for i, x in enumerate(xs)}
     step = width / max(1, len(xs) - 1)
-    parts = [f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="{escape(title)}" viewBox="0 0 {left + width + 20} {top + height + bottom}" {FONT}>',
+    parts = [(f'<svg class="chart" id="{escape(chart_id)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+             f'aria-label="{escape(title)}" viewBox="0 0 {left + width + 20} {top + height + bottom}" {FONT}>'),
              f"<title>{escape(title)}</title>"]
     for i, name in enumerate(series):
         lx, ly = left + (i % 3) * 190, 6 + 16 * (i // 3)

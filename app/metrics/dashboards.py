@@ -11,13 +11,11 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.accounts import access
-from app.annotations import agreement
 from app.models import Annotation, Edit, Event, Queue, QueueClaim, QueueItem, Run, User
 
 
@@ -26,20 +24,19 @@ class Work:
     """One annotator's (or a whole queue's) work: counts and the figures made from them."""
 
     items_done: int = 0
-    seconds: list[float] = field(default_factory=list)
+    seconds_spent: float = 0.0
+    median_seconds: float | None = None
     labels: int = 0
     changed_after_seeing: int = 0  # labels on blind items saved again after the annotator submitted
     kappas: list[tuple[float, int]] = field(default_factory=list)  # (κ with another annotator, units shared)
     alpha: float | None = None
 
-    @property
-    def median_seconds(self) -> float | None:
-        return statistics.median(self.seconds) if self.seconds else None
+    def set_times(self, done: int, spent: float, median: float | None) -> None:
+        self.items_done, self.seconds_spent, self.median_seconds = done, spent, median
 
     @property
     def items_per_hour(self) -> float | None:
-        spent = sum(self.seconds)
-        return len(self.seconds) / (spent / 3600) if spent > 0 else None
+        return self.items_done / (self.seconds_spent / 3600) if self.seconds_spent > 0 else None
 
     @property
     def kappa(self) -> float | None:
@@ -113,16 +110,115 @@ def model_acceptance(session: Session, project_id: int) -> dict[str, list[tuple[
     return dict(out)
 
 
-def _times(session: Session, project_id: int) -> list[tuple[int, int, datetime | None, datetime | None]]:
-    """(user, queue, first claim, submission) per claimed item, from the claim and submit events."""
+def _seconds(session: Session, later, earlier):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _item_times(session: Session, project_id: int):
+    """Per claimed and submitted item: (user, queue, seconds from claim to submission), as a
+    subquery over the claim and submit events."""
     claimed = func.min(case((Event.kind == "queue.item_claimed", Event.created_at)))
     submitted = func.max(case((Event.kind == "queue.item_submitted", Event.created_at)))
+    per_item = (select(Event.actor_id.label("user_id"), QueueItem.queue_id.label("queue_id"),
+                       claimed.label("claimed"), submitted.label("submitted"))
+                .join(QueueItem, QueueItem.id == Event.subject_id)
+                .where(Event.kind.in_(("queue.item_claimed", "queue.item_submitted")),
+                       Event.subject_kind == "queue_item", Event.project_id == project_id,
+                       Event.actor_id.is_not(None))
+                .group_by(Event.actor_id, QueueItem.queue_id, Event.subject_id).subquery())
+    return (select(per_item.c.user_id, per_item.c.queue_id,
+                   _seconds(session, per_item.c.submitted, per_item.c.claimed).label("seconds"))
+            .where(per_item.c.submitted.is_not(None)).subquery())
+
+
+def _time_stats(session: Session, project_id: int, *keys: str) -> dict[tuple, tuple[int, float, float | None]]:
+    """(items done, seconds spent, median seconds) grouped by the named keys (user_id, queue_id).
+    PostgreSQL takes the median in SQL; SQLite (small data) in Python."""
+    t = _item_times(session, project_id)
+    cols = [t.c[k] for k in keys]
+    seconds = case((t.c.seconds >= 0, t.c.seconds))
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(select(*cols, func.count(), func.coalesce(func.sum(seconds), 0),
+                                      func.percentile_cont(0.5).within_group(seconds.asc()))
+                               .group_by(*cols)).all()
+        return {tuple(r[:len(keys)]): (r[-3], float(r[-2]), None if r[-1] is None else float(r[-1])) for r in rows}
+    out: dict[tuple, list] = defaultdict(list)
+    done: dict[tuple, int] = defaultdict(int)
+    for *key, sec in session.execute(select(*cols, t.c.seconds)):
+        done[tuple(key)] += 1
+        if sec is not None and sec >= 0:
+            out[tuple(key)].append(float(sec))
+    return {k: (n, sum(out[k]), statistics.median(out[k]) if out[k] else None) for k, n in done.items()}
+
+
+# --- agreement in SQL: pair counts per queue, then κ and α from them ------------------------
+
+LABELS = (-1, 0, 1)
+
+
+def _pair_counts(session: Session, project_id: int):
+    """Rows (queue, coder a, coder b, coders of the unit, label a, label b, count) over every
+    ordered pair of different annotators who labelled the same step of a queue's item."""
+    unit = (QueueItem.queue_id, Annotation.target_kind, Annotation.target_id, Annotation.step)
+    labels = (select(QueueItem.queue_id.label("queue_id"), Annotation.user_id.label("user_id"),
+                     Annotation.target_kind.label("kind"), Annotation.target_id.label("tid"),
+                     Annotation.step.label("step"), Annotation.label.label("label"),
+                     func.count().over(partition_by=unit).label("m"))
+              .join(QueueItem, QueueItem.id == Annotation.queue_item_id)
+              .join(Queue, Queue.id == QueueItem.queue_id)
+              .where(Queue.project_id == project_id, Annotation.label.is_not(None), Annotation.source == "human")
+              .subquery())
+    a, b = labels.alias("a"), labels.alias("b")
     return session.execute(
-        select(Event.actor_id, QueueItem.queue_id, claimed, submitted)
-        .join(QueueItem, QueueItem.id == Event.subject_id)
-        .where(Event.kind.in_(("queue.item_claimed", "queue.item_submitted")), Event.subject_kind == "queue_item",
-               Event.project_id == project_id)
-        .group_by(Event.actor_id, QueueItem.queue_id, Event.subject_id)).all()
+        select(a.c.queue_id, a.c.user_id, b.c.user_id, a.c.m, a.c.label, b.c.label, func.count())
+        .join(b, (a.c.queue_id == b.c.queue_id) & (a.c.kind == b.c.kind) & (a.c.tid == b.c.tid)
+              & (a.c.step == b.c.step) & (a.c.user_id != b.c.user_id))
+        .group_by(a.c.queue_id, a.c.user_id, b.c.user_id, a.c.m, a.c.label, b.c.label)).all()
+
+
+def kappa_from_confusion(confusion: dict[tuple[int, int], int]) -> float | None:
+    """Cohen's κ from the counts of (label a, label b) over the units two coders share."""
+    n = sum(confusion.values())
+    if n < 2:
+        return None
+    po = sum(c for (x, y), c in confusion.items() if x == y) / n
+    pa = {v: sum(c for (x, _y), c in confusion.items() if x == v) / n for v in LABELS}
+    pb = {v: sum(c for (_x, y), c in confusion.items() if y == v) / n for v in LABELS}
+    pe = sum(pa[v] * pb[v] for v in LABELS)
+    return None if pe >= 1 else round((po - pe) / (1 - pe), 4)
+
+
+def alpha_from_coincidences(o: dict[tuple[int, int], float]) -> float | None:
+    """Krippendorff's ordinal α from the coincidence matrix over the values -1, 0, +1."""
+    n_c = {v: sum(w for (x, _y), w in o.items() if x == v) for v in LABELS}
+    n = sum(n_c.values())
+    if n <= 1:
+        return None
+
+    def delta2(c: int, k: int) -> float:
+        lo, hi = min(c, k), max(c, k)
+        return (sum(n_c[g] for g in LABELS if lo <= g <= hi) - (n_c[c] + n_c[k]) / 2) ** 2
+
+    observed = sum(w * delta2(c, k) for (c, k), w in o.items())
+    expected = sum(n_c[c] * n_c[k] * delta2(c, k) for c in LABELS for k in LABELS) / (n - 1)
+    return None if expected == 0 else round(1 - observed / expected, 4)
+
+
+def _agreement(session: Session, project_id: int):
+    """Per queue: α, and κ for each pair of annotators with the units they share."""
+    confusion: dict[int, dict[tuple[int, int], dict]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    coincidence: dict[int, dict[tuple[int, int], float]] = defaultdict(lambda: defaultdict(float))
+    for qid, ua, ub, m, la, lb, count in _pair_counts(session, project_id):
+        coincidence[qid][(la, lb)] += count / (m - 1)
+        if ua < ub:
+            confusion[qid][(ua, ub)][(la, lb)] += count
+    out = {}
+    for qid in set(coincidence) | set(confusion):
+        pairs = [(pair, kappa_from_confusion(c), sum(c.values())) for pair, c in confusion[qid].items()]
+        out[qid] = (alpha_from_coincidences(coincidence[qid]), pairs)
+    return out
 
 
 def project_dashboards(session: Session, *, user: User, project_id: int) -> Dashboards:
@@ -135,13 +231,14 @@ def project_dashboards(session: Session, *, user: User, project_id: int) -> Dash
     def works(uid: int, qid: int):
         return boards[qid].total, boards[qid].annotators[uid], overall[uid]
 
-    for uid, qid, claimed, submitted in _times(session, project.id):
-        if uid is None or qid not in boards or submitted is None:
-            continue
-        for w in works(uid, qid):
-            w.items_done += 1
-            if claimed is not None and submitted >= claimed:
-                w.seconds.append((submitted - claimed).total_seconds())
+    for (uid, qid), (done, spent, median) in _time_stats(session, project.id, "user_id", "queue_id").items():
+        if qid in boards:
+            boards[qid].annotators[uid].set_times(done, spent, median)
+    for (qid,), (done, spent, median) in _time_stats(session, project.id, "queue_id").items():
+        if qid in boards:
+            boards[qid].total.set_times(done, spent, median)
+    for (uid,), (done, spent, median) in _time_stats(session, project.id, "user_id").items():
+        overall[uid].set_times(done, spent, median)
 
     # Labels given in the queues, and those saved again after their author submitted the item
     # (in a blind queue that is after the others' labels were shown).
@@ -159,17 +256,17 @@ def project_dashboards(session: Session, *, user: User, project_id: int) -> Dash
             w.labels += labels
             w.changed_after_seeing += int(n_changed or 0)
 
-    for q in queues:
-        result = agreement.queue_agreement(session, queue=q)["overall"]
-        boards[q.id].total.alpha = result["alpha"]
-        if result["kappa"] is not None:
-            boards[q.id].total.kappas.append((result["kappa"], max(1, result["overlapping_units"])))
-        for pair in result["pairs"]:
-            if pair["kappa"] is None:
+    for qid, (alpha, pairs) in _agreement(session, project.id).items():
+        if qid not in boards:
+            continue
+        boards[qid].total.alpha = alpha
+        for (ua, ub), kappa, units in pairs:
+            if kappa is None:
                 continue
-            for uid in pair["annotators"]:
-                boards[q.id].annotators[uid].kappas.append((pair["kappa"], pair["units"]))
-                overall[uid].kappas.append((pair["kappa"], pair["units"]))
+            boards[qid].total.kappas.append((kappa, units))
+            for uid in (ua, ub):
+                boards[qid].annotators[uid].kappas.append((kappa, units))
+                overall[uid].kappas.append((kappa, units))
 
     if not per_person:  # an annotator sees the totals and their own row only
         overall = {uid: w for uid, w in overall.items() if uid == user.id}

@@ -153,8 +153,10 @@ def project_metrics(session: Session, *, user: User, project_id: int, days: int 
     runs_by_status = dict(session.execute(
         select(Run.status, func.count()).where(Run.project_id == project.id).group_by(Run.status)).all())
     finished = runs_by_status.get("succeeded", 0)
+    # A superseded edit lives on as its carried copy (or was rewritten by hand): count each proposal once.
     edits = session.scalar(select(func.count()).select_from(Edit).join(Run, Run.id == Edit.run_id)
-                           .where(Run.project_id == project.id, Run.status == "succeeded")) or 0
+                           .where(Run.project_id == project.id, Run.status == "succeeded",
+                                  Edit.status != "superseded")) or 0
     loops = [{"stop_reason": reason or "going on", "documents": documents, "mean_depth": float(depth or 0)}
              for reason, documents, depth in session.execute(
                  select(Document.stop_reason, func.count(), func.avg(Version.depth))
@@ -200,12 +202,19 @@ def _decisions_over_time(session: Session, project_id: int, days: int) -> list[t
 
 
 def _median_seconds_to_decide(session: Session, project: Project) -> float | None:
-    """From the run's end (when its edits could first be seen) to a person's decision."""
-    rows = session.execute(
-        select(Run.finished_at, Edit.decided_at).join(Run, Run.id == Edit.run_id)
-        .where(Run.project_id == project.id, Edit.decided_at.is_not(None), Run.finished_at.is_not(None),
-               Edit.decision_source == "human")
-        .order_by(Edit.decided_at.desc()).limit(TIME_TO_DECIDE_SAMPLE)
-    ).all()
+    """From the run's end (when its edits could first be seen) to a person's decision, over the
+    latest decisions. PostgreSQL takes the median in SQL; SQLite reads the sample."""
+    latest = (select(Run.finished_at.label("finished"), Edit.decided_at.label("decided"))
+              .join(Run, Run.id == Edit.run_id)
+              .where(Run.project_id == project.id, Edit.decided_at.is_not(None), Run.finished_at.is_not(None),
+                     Edit.decision_source == "human")
+              .order_by(Edit.decided_at.desc()).limit(TIME_TO_DECIDE_SAMPLE))
+    if session.get_bind().dialect.name == "postgresql":
+        t = latest.subquery()
+        seconds = func.extract("epoch", t.c.decided - t.c.finished)
+        value = session.scalar(select(func.percentile_cont(0.5).within_group(seconds.asc()))
+                               .where(t.c.decided >= t.c.finished))
+        return None if value is None else float(value)
+    rows = session.execute(latest).all()
     seconds = [(decided - finished).total_seconds() for finished, decided in rows if decided >= finished]
     return statistics.median(seconds) if seconds else None

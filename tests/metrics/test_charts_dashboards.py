@@ -91,3 +91,30 @@ def test_model_acceptance_by_week_counts_modified_apart(db, decided, writer, pro
     [(week, share, n)] = weeks["emend/offline-reviser"]
     assert n == 3 and abs(share - 1 / 3) < 1e-9
     assert week <= utcnow().date().isoformat()
+
+
+def test_kappa_and_alpha_from_counts_equal_the_libraries():
+    """The dashboards' κ and α (from SQL pair counts) are the figures of app/annotations/agreement.py."""
+    import random
+    from collections import defaultdict
+
+    from app.annotations import agreement
+
+    rng = random.Random(12)
+    triples = [(coder, ("run", unit, 0), rng.choice((-1, 0, 1, 1)))
+               for unit in range(40) for coder in (1, 2, 3) if rng.random() < 0.8]
+    expected = agreement.compute(triples)
+    by_unit = defaultdict(list)
+    for coder, unit, label in triples:
+        by_unit[unit].append((coder, label))
+    confusion, coincidence = defaultdict(lambda: defaultdict(int)), defaultdict(float)
+    for labels in by_unit.values():
+        for ca, la in labels:
+            for cb, lb in labels:
+                if ca != cb:
+                    coincidence[(la, lb)] += 1 / (len(labels) - 1)
+                    if ca < cb:
+                        confusion[(ca, cb)][(la, lb)] += 1
+    assert dashboards.alpha_from_coincidences(coincidence) == expected["alpha"]
+    for pair in expected["pairs"]:
+        assert dashboards.kappa_from_confusion(confusion[tuple(pair["annotators"])]) == pair["kappa"]
