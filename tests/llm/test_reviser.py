@@ -336,3 +336,10 @@ def test_apostrophes_of_contractions():
     found = pairs("I dont know, but thats fine. We cant go and I wont.")
     assert ("dont", "don't") in found and ("thats", "that's") in found
     assert all(o not in ("cant", "wont") for o, _ in found)  # words as they stand
+
+
+def test_wrapped_lines_code_and_compounds_are_left_alone():
+    prose = ("The survey team placed three sensors along\nthe bank, and the data\nshowed a trend.\n\n"
+             "Run `recieve --fast` or:\n\n```\nteh  = alot\n```\n\n| col  | recieve |\n|---|---|\n")
+    assert pairs(prose) == []
+    assert pairs("We built a dataset for the workflow.") == []  # compounds, not run-together slips

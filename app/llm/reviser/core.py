@@ -125,10 +125,11 @@ def find_edits(
     one, non-overlapping, in document order."""
     found, _rest = candidates(text, instructions)
     quoted = rules.quoted_spans(text) if instructions.skip_quotes else []
+    code = rules.code_spans(text) if "`" in text or "|" in text or "\n " in text or "\n\t" in text else []
     kept = [
         e for e in found
         if e.confidence >= minimum and _allowed(e, instructions, quoted)
-        and (e.original, e.replacement) not in do_not_repeat
+        and (e.original, e.replacement) not in do_not_repeat and not _inside(code, e.start, e.end)
     ]
     return resolve_overlaps(kept)
 

@@ -49,12 +49,16 @@ def _freq() -> dict:
 
 
 # Common English words the bundled frequency list lacks or ranks oddly; never "corrected".
-_ALWAYS_KNOWN = frozenset({"email", "emails", "online", "website", "websites", "okay", "ok", "etc"})
+_ALWAYS_KNOWN = frozenset({
+    "email", "emails", "online", "website", "websites", "okay", "ok", "etc", "admin", "admins", "app", "apps",
+    "dataset", "datasets", "username", "usernames", "login", "logins", "logout", "blog", "blogs", "smartphone",
+    "smartphones", "workflow", "workflows", "timestamp", "timestamps", "frontend", "backend", "config",
+    "metadata", "webpage", "webpages", "signup", "inbox", "hashtag", "podcast", "podcasts", "screenshot",
+})
 # A correction must be a reasonably common word, or rare unknown tokens get "fixed" into rarer words.
 _MIN_CANDIDATE_FREQ = 50
 # Parts of a run-together word must be common words: "alot" -> "a lot", never "alto".
 _MIN_PART_FREQ = 20_000
-_ONE_LETTER_PARTS = frozenset({"a", "i"})
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -81,13 +85,21 @@ def _double_letter_neighbours(word: str) -> set[str]:
     return out
 
 
+# A run-together slip starts with a short function word ("alot", "infact", "eachother"); two
+# content words run together are usually a real compound the dictionary lacks ("dataset").
+_RUN_TOGETHER_HEADS = frozenset({
+    "a", "an", "as", "at", "in", "on", "of", "to", "all", "any", "each", "every", "no", "some", "so", "too",
+    "be", "by", "for", "with", "up", "my", "your", "it", "is", "i", "the", "more", "very", "not",
+})
+
+
 def split_fix(word: str) -> str | None:
-    """"alot" -> "a lot", "infact" -> "in fact": an unknown word made of two common words."""
+    """"alot" -> "a lot", "infact" -> "in fact": an unknown word made of a function word and a common word."""
     freq = _freq()
     best = None
     for i in range(1, len(word)):
         left, right = word[:i], word[i:]
-        if (len(left) == 1 and left not in _ONE_LETTER_PARTS) or len(right) < 2:
+        if left not in _RUN_TOGETHER_HEADS or len(right) < 2:
             continue
         lf, rf = freq.get(left, 0), freq.get(right, 0)
         if min(lf, rf) >= _MIN_PART_FREQ and (best is None or min(lf, rf) > best[0]):
@@ -176,8 +188,10 @@ _SPACE_BEFORE_PUNCT = re.compile(r"(?<=[A-Za-z0-9)\]\"'’”])[ \t]+([,.;:!?])(
 _MISSING_SPACE = re.compile(r"(?<=[a-z])([,;])(?=[A-Za-z])|(?<=[a-z]{2})(\.)(?=[A-Z](?:[a-z]|\s))")
 _ARTICLE = re.compile(r"\b(a|an|A|An)([ \t]+)([A-Za-z][A-Za-z\-]*)")
 _SENTENCE_START = re.compile(r"([.!?])(\s+)([a-z][a-z'’]*)\b")
-# The first word of the text or of a paragraph (after a line break), lowercase.
-_PARAGRAPH_START = re.compile(r"(?:^|\n)[ \t]*([a-z][a-z'’]*)\b(?![.@/:\\_\-(]|\w)")
+# The first word of the text or of a paragraph, lowercase: after a blank line, or after a line
+# break that follows a finished sentence (a wrapped line follows a word or a comma: not a start).
+_PARAGRAPH_START = re.compile(
+    r"(?:^|\n[ \t]*\n|(?<=[.!?])[ \t]*\n|(?<=[.!?][\"”])[ \t]*\n)[ \t]*([a-z][a-z'’]*)\b(?![.@/:\\_\-(]|\w)")
 _CAPITALISED = re.compile(r"(?:^|(?<=[.!?]\s)|(?<=\n))\s*([A-Z][a-z]{2,})\b(?![\w'’\-@/])")
 _ABBREVIATIONS = frozenset({
     "e.g", "i.e", "etc", "vs", "cf", "al", "approx", "mr", "mrs", "ms", "dr", "prof", "st", "no",
@@ -343,7 +357,7 @@ def article_edits(text: str) -> list[RuleEdit]:
 
 def _capitalise(word: str, skip_spelling: bool) -> str:
     base = word
-    if not skip_spelling and word.isalpha() and len(word) >= 3:
+    if not skip_spelling and word.isalpha() and len(word) >= 4:
         fix = spelling_fix(word, allow_far=False)
         if fix:
             base = fix[0]
@@ -414,6 +428,15 @@ def comma_edits(text: str) -> list[RuleEdit]:
         edits.append(RuleEdit(m.start(1), m.end(1), word, word + ",", "fluency",
                               "A comma separates two clauses joined by \"but\".", 0.0, "comma-but"))
     return edits
+
+
+# Code and tables are not prose: fenced blocks, inline `code`, indented code lines, table rows.
+_CODE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`|(?m:^(?: {4}|\t).*$)|(?m:^[ \t]*\|.*\|[ \t]*$)",
+                   re.DOTALL)
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _CODE.finditer(text)]
 
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:
