@@ -22,12 +22,12 @@ import logging
 import re
 import secrets
 import shutil
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,17 @@ IMPORTED_PASSWORD = "!imported"  # not an argon2 hash: an imported person cannot
 PASS_B = (s.DecisionRecord, s.FeedbackRecord, s.LabelRecord)
 KIND = {s.DocumentRecord: "document", s.RunRecord: "run", s.VersionRecord: "version", s.EditRecord: "edit",
         s.DecisionRecord: "decision", s.FeedbackRecord: "feedback", s.LabelRecord: "label"}
+
+
+_KNOWN = (select(ImportRecord.external_id, ImportRecord.local_id)
+          .where(ImportRecord.project_id == bindparam("project_id"), ImportRecord.kind == bindparam("kind"),
+                 ImportRecord.external_id.in_(bindparam("exts", expanding=True))))
+
+
+_INSERT_DOCUMENT = insert(Document.__table__).returning(Document.__table__.c.id)
+_INSERT_VERSION = insert(Version.__table__).returning(Version.__table__.c.id)
+_INSERT_RUN = insert(Run.__table__).returning(Run.__table__.c.id)
+_INSERT_EDITS = insert(Edit.__table__).returning(Edit.__table__.c.id, sort_by_parameter_order=True)
 
 
 class LineError(Exception):
@@ -170,25 +181,30 @@ class Importer:
         self.edits: _Lru = _Lru(CACHE_SIZE)  # edit id → (run id, document id, version id)
         self.people: _Lru = _Lru(10_000)  # person → user id
         self.next_number: _Lru = _Lru(CACHE_SIZE)  # document id → next version number
+        self.fresh_versions: _Lru = _Lru(CACHE_SIZE)  # versions this job made
         self.counts: dict[str, int] = dict(job.counts or {})
 
     def reset_caches(self) -> None:
-        for cache in (self.ids, self.versions, self.runs, self.edits, self.people, self.next_number):
+        for cache in (self.ids, self.versions, self.runs, self.edits, self.people, self.next_number,
+                      self.fresh_versions):
             cache.clear()
 
     # --- lookups
 
     def _known(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Load the local ids of (kind, external id) pairs that the cache does not hold."""
-        missing = list({p for p in pairs if p not in self.ids})
-        for i in range(0, len(missing), 500):
-            chunk = missing[i:i + 500]
-            rows = self.session.execute(
-                select(ImportRecord.kind, ImportRecord.external_id, ImportRecord.local_id)
-                .where(ImportRecord.project_id == self.project_id,
-                       tuple_(ImportRecord.kind, ImportRecord.external_id).in_(chunk)))
-            for kind, ext, local in rows:
-                self.ids.put((kind, ext), local)
+        by_kind: dict[str, set] = defaultdict(set)
+        for kind, ext in pairs:
+            if (kind, ext) not in self.ids:
+                by_kind[kind].add(ext)
+        for kind, exts in by_kind.items():
+            exts = sorted(exts)
+            for i in range(0, len(exts), 500):
+                # One cached statement (an expanding IN), not a tuple comparison compiled per batch.
+                rows = self.session.execute(_KNOWN, {"project_id": self.project_id, "kind": kind,
+                                                     "exts": exts[i:i + 500]})
+                for ext, local in rows:
+                    self.ids.put((kind, ext), local)
 
     def ref(self, kind: str, ext: str | None, line: int, batch_lines: dict) -> int | None:
         if ext is None:
@@ -280,15 +296,15 @@ class Importer:
     def _document(self, r: s.DocumentRecord, records: list, evs: list) -> None:
         owner = self.person(r.owner)
         when = r.created_at or utcnow()
-        document = Document(project_id=self.project_id, owner_id=owner, title=r.title or "Imported document",
-                            stop_reason=r.stop_reason, created_at=when, updated_at=when)
-        self.session.add(document)
-        self.session.flush()
-        self._remember("document", r.id, document.id, records)
-        self.next_number.put(document.id, 1)
+        title = r.title or "Imported document"
+        document_id = self.session.execute(_INSERT_DOCUMENT, {
+            "project_id": self.project_id, "owner_id": owner, "title": title, "stop_reason": r.stop_reason,
+            "auto_repeat": False, "created_at": when, "updated_at": when}).scalar_one()
+        self._remember("document", r.id, document_id, records)
+        self.next_number.put(document_id, 1)
         evs.append(self._event("document.created", when=when, actor_id=owner, subject_kind="document",
-                               subject_id=document.id, document_id=document.id, external_id=r.id,
-                               data={"title": document.title}))
+                               subject_id=document_id, document_id=document_id, external_id=r.id,
+                               data={"title": title}))
 
     def _version(self, r: s.VersionRecord, line: int, batch: dict, records: list, evs: list, current: dict) -> None:
         document_id = self.ref("document", r.document, line, batch)
@@ -304,12 +320,13 @@ class Importer:
                                           .where(Version.document_id == document_id)) or 0) + 1
         author = self.person(r.person) if r.person else None
         when = r.created_at or utcnow()
-        version_id = self.session.execute(insert(Version).values(
-            document_id=document_id, number=number, depth=r.depth, parent_id=parent_id, source_run_id=run_id,
-            text=r.text, text_sha256=hashlib.sha256(r.text.encode()).hexdigest(), created_by_id=author,
-            created_at=when).returning(Version.id)).scalar_one()
+        version_id = self.session.execute(_INSERT_VERSION, {
+            "document_id": document_id, "number": number, "depth": r.depth, "parent_id": parent_id,
+            "source_run_id": run_id, "text": r.text, "text_sha256": hashlib.sha256(r.text.encode()).hexdigest(),
+            "created_by_id": author, "created_at": when}).scalar_one()
         self.next_number.put(document_id, number + 1)
         self.versions.put(version_id, (r.text, document_id, r.depth))
+        self.fresh_versions.put(version_id, True)
         current[document_id] = version_id
         if run_id is not None:
             self.session.execute(update(Run).where(Run.id == run_id).values(applied_version_id=version_id))
@@ -327,11 +344,11 @@ class Importer:
         params = {"imported": True, "import_id": self.job.id}
         if propensity is not None:
             params["propensity"] = propensity
-        run_id = self.session.execute(insert(Run).values(
-            project_id=self.project_id, document_id=document_id, version_id=version_id, variant="",
-            model=model[:200], params=params, status=status, feedback=feedback, dropped_repeats=dropped_repeats,
-            created_by_id=creator, created_at=created, started_at=created, finished_at=finished_at or created,
-        ).returning(Run.id)).scalar_one()
+        run_id = self.session.execute(_INSERT_RUN, {
+            "project_id": self.project_id, "document_id": document_id, "version_id": version_id, "variant": "",
+            "model": model[:200], "params": params, "status": status, "feedback": feedback,
+            "dropped_repeats": dropped_repeats, "created_by_id": creator, "created_at": created,
+            "started_at": created, "finished_at": finished_at or created}).scalar_one()
         self.runs.put(run_id, (version_id, document_id))
         self._remember("run", ext, run_id, records)
         kind = {"succeeded": "run.finished", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
@@ -358,7 +375,8 @@ class Importer:
                 raise LineError(f"run {r.run!r} read another version")
         else:  # one implicit run per version and model
             ext = f"auto:{r.version}:{r.model}"
-            self._known([("run", ext)])
+            if version_id not in self.fresh_versions:  # a version made by this job has no runs yet
+                self._known([("run", ext)])
             run_id = self.ids.take(("run", ext))
             if run_id is None:
                 run_id = self._run(ext=ext, version_id=version_id, model=r.model, status="succeeded", feedback="",
@@ -374,8 +392,7 @@ class Importer:
     def _flush_edits(self, rows: list, records: list, evs: list) -> None:
         if not rows:
             return
-        ids = self.session.execute(insert(Edit).returning(Edit.id, sort_by_parameter_order=True),
-                                   [row["values"] for row in rows]).scalars().all()
+        ids = self.session.execute(_INSERT_EDITS, [row["values"] for row in rows]).scalars().all()
         for edit_id, row in zip(ids, rows, strict=True):
             r = row["record"]
             self.edits.put(edit_id, (row["run_id"], row["document_id"], row["values"]["version_id"]))
@@ -521,7 +538,7 @@ class Importer:
                 fail(ln, exc)
         self._flush_updates(updates)
         if records:
-            self.session.execute(insert(ImportRecord), records)
+            self.session.execute(insert(ImportRecord.__table__), records)
         events.record_many(self.session, evs)
         return added, skipped
 
@@ -546,12 +563,19 @@ class Importer:
         ids: set = set()
         for row in rows:
             if row["id"] in ids:
-                self.session.execute(update(Edit), pending)
+                self._execute_update(pending)
                 pending, ids = [], set()
             pending.append(row)
             ids.add(row["id"])
         if pending:
-            self.session.execute(update(Edit), pending)
+            self._execute_update(pending)
+
+    def _execute_update(self, rows: list[dict]) -> None:
+        table = Edit.__table__
+        keys = [k for k in rows[0] if k != "id"]
+        stmt = (update(table).where(table.c.id == bindparam("_id"))
+                .values({k: bindparam(f"_{k}") for k in keys}))
+        self.session.execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
 
 
 # ------------------------------------------------------------------ running a job
