@@ -67,7 +67,7 @@ def test_read_view_and_downloads(client, db, writer, doc):
     login(client, writer)
     read = client.get(f"/documents/{doc.id}/read")
     assert read.status_code == 200 and "Teh cat sat" in read.text and 'id="copy-text"' in read.text
-    assert 'href="/documents/%d/download.md"' % doc.id in read.text
+    assert f'href="/documents/{doc.id}/download.md"' in read.text
     txt = client.get(f"/documents/{doc.id}/download.txt")
     assert txt.status_code == 200 and txt.text == TEXT and txt.headers["content-type"].startswith("text/plain")
     assert txt.headers["content-disposition"] == 'attachment; filename="Notes.txt"'
