@@ -343,3 +343,13 @@ def test_wrapped_lines_code_and_compounds_are_left_alone():
              "Run `recieve --fast` or:\n\n```\nteh  = alot\n```\n\n| col  | recieve |\n|---|---|\n")
     assert pairs(prose) == []
     assert pairs("We built a dataset for the workflow.") == []  # compounds, not run-together slips
+
+
+def test_warm_up_builds_a_linter_before_the_first_run():
+    from app.llm.reviser import checker, warm_up
+
+    checker.reset()
+    warm_up()
+    assert checker.pool_sizes() == {"en-US/measured": 1}
+    find_edits("The behaviour of the organisation was analysed.")  # British: a British linter on demand
+    assert checker.pool_sizes() == {"en-US/measured": 1, "en-GB/measured": 1}
