@@ -3,9 +3,11 @@
 session, on SQLite and PostgreSQL (the `db` fixture's backends), inside the test's transaction."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -17,7 +19,8 @@ from tests.conftest import api_headers, login
 from tests.edits.factories import make_document, make_run
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 20  # per operation and auth; a few thousand requests in all
+# Per operation and auth: a few thousand requests in all (EMEND_FUZZ_EXAMPLES=500 for a long run).
+EXAMPLES = int(os.environ.get("EMEND_FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture
@@ -28,8 +31,9 @@ def api_world(db, project, site_admin, member):
     return site_admin
 
 
+# No shrinking: a failure is reported as found (shrinking a server error can take minutes).
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=list(HealthCheck))
+                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
 
 
 def _fuzz(app, headers: dict) -> None:
