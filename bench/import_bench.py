@@ -32,7 +32,7 @@ SENTENCE = "Teh cat sat on the the mat and it was very very happy. "
 def write_log(path: Path, decisions: int, per_doc: int) -> int:
     lines = 0
     with open(path, "w", encoding="utf-8") as fh:
-        for d in range(0, decisions // per_doc):
+        for d in range(decisions // per_doc):
             text = f"Document {d}. " + SENTENCE * per_doc
             base = len(f"Document {d}. ")
             out = [{"type": "document", "id": f"d{d}", "title": f"Document {d}", "owner": f"writer{d % 50}"},

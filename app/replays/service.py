@@ -229,11 +229,15 @@ def _inputs(session: Session, version_ids: list[int], instructions: str) -> list
     rows = session.execute(select(Version.id, Version.text, Version.document_id)
                            .where(Version.id.in_(version_ids))).all()
     guidelines: dict[int, list[str]] = {}
+    feedback_of: dict[int, str] = {}
+    for version_id, feedback in session.execute(  # the latest logged run's feedback, one query for all
+            select(Run.version_id, Run.feedback).where(Run.version_id.in_(version_ids), Run.status == "succeeded")
+            .order_by(Run.id)):
+        feedback_of[version_id] = feedback or ""
     for version_id, text, document_id in rows:
         if document_id not in guidelines:
             guidelines[document_id] = guidelines_for(session, document=session.get(Document, document_id))
-        feedback = session.scalar(select(Run.feedback).where(Run.version_id == version_id, Run.status == "succeeded")
-                                  .order_by(Run.id.desc()).limit(1)) or ""
+        feedback = feedback_of.get(version_id, "")
         out.append((version_id, text, candidates.guidelines_with(guidelines[document_id], instructions), feedback))
     return out
 
@@ -265,9 +269,9 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
             queue = iter(todo)
             window = 4 * workers  # texts in memory at once
 
-            def refill():
+            def refill(room: int):
                 wanted = []
-                for _ in range(window - len(pending)):
+                for _ in range(room):
                     v = next(queue, None)
                     if v is None:
                         break
@@ -281,13 +285,14 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
                         future.version_id = version_id
                         pending.add(future)
 
-            refill()
+            refill(workers)  # the first calls start after loading a handful of versions, not the window
+            refill(window - len(pending))
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in ready:
                     pending.discard(future)
                     finished.append((future.version_id, future.result()))
-                refill()
+                refill(window - len(pending))
                 if len(finished) >= STORE_EVERY or not pending:
                     _store(session_factory, replay_id, finished)
                     finished = []
