@@ -128,23 +128,10 @@ def execute(run_id: int, *, session_factory: SessionFactory | None = None) -> No
         width = min(len(todo), max(1, get_settings().model_concurrency))
         if width <= 1:
             for chunk in todo:
-                _run_chunk(factory, ctx, chunk)
+                while _next_unit(factory, ctx, chunk):
+                    pass
         else:
-            with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"emend-run-{run_id}") as pool:
-                futures = [pool.submit(_run_chunk, factory, ctx, chunk) for chunk in todo]
-                outcomes = []
-                for future in futures:
-                    try:
-                        future.result()
-                        outcomes.append(None)
-                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after every thread ended
-                        outcomes.append(exc)
-            failures = [exc for exc in outcomes if exc is not None]
-            unexpected = [exc for exc in failures if not isinstance(exc, _Stop)]
-            if unexpected:
-                raise unexpected[0]
-            if failures:
-                raise _Stop
+            _map_units(factory, ctx, todo, width)
         _finalize_remaining(factory, ctx)
         _finish(factory, ctx)
     except _Stop:
@@ -210,15 +197,51 @@ def _check_active(factory: SessionFactory, run_id: int) -> None:
         raise _Stop
 
 
-def _run_chunk(factory: SessionFactory, ctx: _Context, chunk: int) -> None:
-    """The three stages over one chunk, in order; a unit already done is skipped."""
-    for position, name in enumerate(STAGE_NAMES):
-        if position in ctx.stages or (position, chunk) in ctx.units:
-            continue
-        if ctx.stop.is_set():
-            raise _Stop
-        _check_active(factory, ctx.run_id)
-        _run_unit(factory, ctx, position, name, chunk)
+def _next_unit(factory: SessionFactory, ctx: _Context, chunk: int) -> bool:
+    """Run the chunk's next stage not yet done; True while the chunk has more to do."""
+    pending = [p for p in range(len(STAGE_NAMES)) if p not in ctx.stages and (p, chunk) not in ctx.units]
+    if not pending:
+        return False
+    if ctx.stop.is_set():
+        raise _Stop
+    _check_active(factory, ctx.run_id)
+    _run_unit(factory, ctx, pending[0], STAGE_NAMES[pending[0]], chunk)
+    return len(pending) > 1
+
+
+def _map_units(factory: SessionFactory, ctx: _Context, chunks: list[int], width: int) -> None:
+    """Every unit of the chunks, `width` at a time. A unit, once done, queues its chunk's next stage
+    at the back: the pool always has a ready unit while any is left, so the model's slots stay busy
+    (a chunk at a time per thread would leave slots idle on the last round of chunks)."""
+    lock = threading.Lock()
+    finished = threading.Event()
+    failures: list[BaseException] = []
+    outstanding = len(chunks)
+
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"emend-run-{ctx.run_id}") as pool:
+        def step(chunk: int) -> None:
+            nonlocal outstanding
+            more = False
+            try:
+                more = _next_unit(factory, ctx, chunk)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, once every unit has ended
+                failures.append(exc)
+            with lock:
+                if more and not failures:
+                    outstanding += 1
+                    pool.submit(step, chunk)
+                outstanding -= 1
+                if outstanding == 0:
+                    finished.set()
+
+        for chunk in chunks:
+            pool.submit(step, chunk)
+        finished.wait()
+    unexpected = [exc for exc in failures if not isinstance(exc, _Stop)]
+    if unexpected:
+        raise unexpected[0]
+    if failures:
+        raise _Stop
 
 
 # ---------------------------------------------------------------- chunk inputs and outputs
@@ -418,16 +441,28 @@ def _sum_stages(session: Session, run: Run) -> None:
     run.tokens_in, run.tokens_out, run.cost = int(tokens_in), int(tokens_out), float(cost)
 
 
-def _sum_units(session: Session, stage: Stage) -> list[RunChunk]:
-    """The stage's accounting from its units so far (the page shows tokens growing)."""
-    units = list(session.scalars(select(RunChunk).where(RunChunk.stage_id == stage.id).order_by(RunChunk.chunk)))
-    stage.tokens_in = sum(u.tokens_in for u in units)
-    stage.tokens_out = sum(u.tokens_out for u in units)
-    stage.cost = sum(u.cost for u in units)
-    stage.latency_ms = sum(u.latency_ms for u in units)
-    stage.attempts = sum(u.attempts for u in units)
-    stage.cached = bool(units) and all(u.cached for u in units if u.status != "skipped")
-    return units
+def _sum_units(session: Session, stage: Stage) -> tuple[int, bool]:
+    """The stage's accounting from its units so far, in one aggregate query (the page shows tokens
+    growing); returns (units done, all of them skipped)."""
+    done = RunChunk.status.in_(DONE_STAGE_STATUSES)
+    row = session.execute(
+        select(func.coalesce(func.sum(RunChunk.tokens_in), 0), func.coalesce(func.sum(RunChunk.tokens_out), 0),
+               func.coalesce(func.sum(RunChunk.cost), 0.0), func.coalesce(func.sum(RunChunk.latency_ms), 0),
+               func.coalesce(func.sum(RunChunk.attempts), 0),
+               func.count(RunChunk.id).filter(done),
+               func.count(RunChunk.id).filter(RunChunk.status == "skipped"),
+               func.count(RunChunk.id).filter(RunChunk.cached.is_(True)))
+        .where(RunChunk.stage_id == stage.id)
+    ).one()
+    tokens_in, tokens_out, cost, latency, attempts, finished, skipped, cached = row
+    stage.tokens_in, stage.tokens_out, stage.cost = int(tokens_in), int(tokens_out), float(cost)
+    stage.latency_ms, stage.attempts = int(latency), int(attempts)
+    stage.cached = finished > skipped and cached == finished - skipped
+    return int(finished), finished > 0 and skipped == finished
+
+
+def _stage_units(session: Session, stage: Stage) -> list[RunChunk]:
+    return list(session.scalars(select(RunChunk).where(RunChunk.stage_id == stage.id).order_by(RunChunk.chunk)))
 
 
 def _store(factory: SessionFactory, ctx: _Context, position: int, name: str, chunk: int, call, parsed: dict,
@@ -446,10 +481,9 @@ def _store(factory: SessionFactory, ctx: _Context, position: int, name: str, chu
         unit.finished_at = unit.finished_at or utcnow()
         session.flush()
         stage = session.get(Stage, unit.stage_id)
-        units = _sum_units(session, stage)
-        if stage.status not in DONE_STAGE_STATUSES and len(units) == len(ctx.chunks) and all(
-                u.status in DONE_STAGE_STATUSES for u in units):
-            _finalize_stage(session, ctx, run, stage, units)
+        finished, _skipped = _sum_units(session, stage)
+        if stage.status not in DONE_STAGE_STATUSES and finished == len(ctx.chunks):
+            _finalize_stage(session, ctx, run, stage, _stage_units(session, stage))
         _sum_stages(session, run)
         session.commit()
         ctx.units[(position, chunk)] = parsed
@@ -506,10 +540,10 @@ def _finalize_remaining(factory: SessionFactory, ctx: _Context) -> None:
             if stage.status in DONE_STAGE_STATUSES:
                 ctx.stages[position] = stage.parsed_output or {}
                 continue
-            units = _sum_units(session, stage)
-            if len(units) != len(ctx.chunks) or not all(u.status in DONE_STAGE_STATUSES for u in units):
+            finished, _skipped = _sum_units(session, stage)
+            if finished != len(ctx.chunks):
                 raise _Stop
-            _finalize_stage(session, ctx, run, stage, units)
+            _finalize_stage(session, ctx, run, stage, _stage_units(session, stage))
         _sum_stages(session, run)
         session.commit()
 

@@ -46,9 +46,9 @@ def test_split_covers_the_text_at_paragraph_breaks():
     chunks = chunking.split(text, 600)
     assert len(chunks) == 3
     assert "".join(text[s:e] for s, e in chunks) == text
-    for start, end in chunks:
-        assert end - start <= 600
-        assert start == 0 or text[start - 2:start] == "\n\n"  # each chunk starts a paragraph
+    for lo, hi in chunks:
+        assert hi - lo <= 600
+        assert lo == 0 or text[lo - 2:lo] == "\n\n"  # each chunk starts a paragraph
     # A single paragraph longer than the size is cut after a sentence.
     one = " ".join(["This sentence is short enough."] * 50)
     pieces = chunking.split(one, 300)

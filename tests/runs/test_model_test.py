@@ -15,7 +15,7 @@ def _ask(live, client, sent_tasks, project_id: int) -> tuple[str, str]:
     assert page.status_code == 200, page.text
     assert "in a worker" in page.text
     poll = re.search(r'hx-get="([^"]+)"', page.text).group(1).replace("&amp;", "&")
-    [(name, (pid, token))] = [t for t in sent_tasks if t[0] == "models.test"]
+    [(_name, (pid, token))] = [t for t in sent_tasks if t[0] == "models.test"]
     assert pid == project_id
     sent_tasks.clear()
     return token, poll
