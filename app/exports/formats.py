@@ -259,7 +259,8 @@ def schema(fmt: str, table: str, ctx: Context) -> pa.Schema:
                           ("best_position", i), ("acted", pa.bool_()), ("decided_at", pa.timestamp("us", tz="UTC")),
                           ("person_id", p), ("start", i), ("end", i), ("original", s), ("replacement", s),
                           ("decided_replacement", s), ("intent", s), ("confidence", pa.float64()),
-                          ("predicted_confidence", pa.float64()), ("created_at", pa.timestamp("us", tz="UTC"))])
+                          ("predicted_confidence", pa.float64()), ("created_at", pa.timestamp("us", tz="UTC")),
+                          ("run_finished_at", pa.timestamp("us", tz="UTC"))])
     if fmt == "events" and table == "versions":
         return pa.schema([("version_id", i), ("document_id", i), ("project_id", i), ("number", i), ("depth", i),
                           ("parent_id", i), ("source_run_id", i), ("text", s), ("created_at", pa.timestamp("us", tz="UTC")),
@@ -781,13 +782,13 @@ def exposure_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:
             "first_shown_at": r[11], "best_position": r[12], "acted": r[6] not in ("pending", "superseded"), "decided_at": r[8],
             "person_id": ctx.person(r[9]), "start": r[13], "end": r[14], "original": r[15], "replacement": r[16],
             "decided_replacement": r[17], "intent": r[18], "confidence": r[19], "predicted_confidence": r[20],
-            "created_at": r[21],
+            "created_at": r[21], "run_finished_at": r[22],
         }
     yield from version_rows(session, ctx)
 
 
 _EDIT_COLUMNS = (Edit.start, Edit.end, Edit.original, Edit.replacement, Edit.decided_replacement, Edit.intent,
-                 Edit.confidence, Edit.predicted_confidence, Edit.created_at)
+                 Edit.confidence, Edit.predicted_confidence, Edit.created_at, Run.finished_at)
 
 
 def version_rows(session: Session, ctx: Context) -> Iterator[tuple[str, dict]]:

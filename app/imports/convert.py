@@ -6,7 +6,8 @@ The export names everything by id; the import format wants records before the re
 to them. Output order: each document with its versions in id order, each run just before the
 version its decisions made (and the others after all versions), the feedback, then every edit
 followed by its decision (the edit's final state: the exposure file carries it). Runs are read
-from the `run.*` events (model, version, status, times, dropped repeats) and the feedback text
+from the `run.*` events (model, version, status, times, dropped repeats; the end time from the
+exposure file when the run has edits) and the feedback text
 from `feedback.given`. Memory grows with the number of runs, not with edits or events.
 Not carried: runs still queued or running (no final event), step labels, comments history.
 """
@@ -62,6 +63,10 @@ def convert(directory: str | Path) -> Iterator[dict]:
             run.setdefault("version", data.get("version_id"))
             run.setdefault("model", data.get("model"))
     texts = {f["used_by_run"]: f["text"] for f in feedback if f["used_by_run"] is not None}
+    # The run's own end time where the exposure file has it (its event is written a moment later).
+    for e in _rows(directory, "exposure"):
+        if e.get("run_finished_at") and e["run_id"] in runs:
+            runs[e["run_id"]]["finished_at"] = e["run_finished_at"]
 
     def run_record(run_id: int) -> dict | None:
         run = runs.get(run_id)

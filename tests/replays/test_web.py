@@ -106,7 +106,7 @@ def test_shadow_agreement_block(db, client, doc, writer, site_admin, project):
     for e in run.edits:
         edits.decide_edit(db, edit_id=e.id, user=writer, decision=finals[e.original])
     login(client, site_admin)
-    assert 'hx-get="/projects/%d/shadow-agreement"' % project.id in client.get(f"/projects/{project.id}/metrics").text
+    assert f'hx-get="/projects/{project.id}/shadow-agreement"' in client.get(f"/projects/{project.id}/metrics").text
     block = client.get(f"/projects/{project.id}/shadow-agreement", headers={"HX-Request": "true"}).text
     # 2 of 3 agree; κ over (acc, acc, rej) vs (acc, rej, rej): p_o = 2/3, p_e = (2/3·1/3 + 1/3·2/3) = 4/9,
     # κ = (2/3 − 4/9) / (1 − 4/9) = 0.4.
