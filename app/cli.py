@@ -53,6 +53,18 @@ def prepare_broker() -> None:
         queue(connection.default_channel).declare()
 
 
+def _resend_orphaned_runs(settings) -> None:
+    """This server's worker is its only one: a run still queued or running was left by the last
+    one, so it is sent again now rather than after EMEND_RUN_STALE_SECONDS."""
+    from app.db import session_scope
+    from app.runs.service import sweep_stale_runs
+
+    with session_scope() as session:
+        swept = sweep_stale_runs(session, stale_seconds=0, max_recoveries=settings.run_max_recoveries)
+    if any(swept.values()):
+        print(f"Runs left by the last start: {swept}", flush=True)
+
+
 def cmd_serve(args) -> int:
     settings = get_settings()
     migrate()
@@ -65,10 +77,9 @@ def cmd_serve(args) -> int:
     prepare_broker()
     worker = None
     if not args.no_worker:
+        _resend_orphaned_runs(settings)
         # Same working directory as the web server, so relative SQLite paths and .env match.
-        # The only worker of this server: any run still queued or running was left by the last one.
-        worker = subprocess.Popen(_worker_command(args.concurrency, "threads", beat=True),
-                                  env={**os.environ, "EMEND_RUN_STALE_SECONDS": "0"})
+        worker = subprocess.Popen(_worker_command(args.concurrency, "threads", beat=True), env=dict(os.environ))
     url = f"http://{args.host}:{args.port}"
     print(f"\nEmend is serving at {url}\n", flush=True)
     if not args.no_demo:

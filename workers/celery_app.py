@@ -47,7 +47,7 @@ def make_celery() -> Celery:
             "release-idle-claims": {"task": "maintenance.release_idle_claims", "schedule": settings.sweep_seconds},
             "expire-exports": {"task": "maintenance.expire_exports", "schedule": 10 * settings.sweep_seconds},
             "sweep-stale-runs": {"task": "maintenance.sweep_stale_runs",
-                                 "schedule": min(settings.sweep_seconds, settings.run_stale_seconds / 2)},
+                                 "schedule": max(1.0, min(settings.sweep_seconds, settings.run_stale_seconds / 2))},
         },
     )
     return app
