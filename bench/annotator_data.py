@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_SERVER = os.environ.get("EMEND_BENCH_SERVER", "postgresql+psycopg://postgres@127.0.0.1/postgres")
-WORDS = ("river team report market signal garden window budget letter engine winter market harbour forest "
-         "teacher concert island ladder museum planet rocket silver thunder valley yellow basket cactus "
-         "dolphin emerald falcon glacier horizon").split()
+WORDS = ["river", "team", "report", "market", "signal", "garden", "window", "budget", "letter", "engine", "winter", "market", "harbour", "forest", "teacher", "concert", "island", "ladder", "museum", "planet", "rocket", "silver", "thunder", "valley", "yellow", "basket", "cactus", "dolphin", "emerald", "falcon", "glacier", "horizon"]
 MODELS = ("emend/offline-reviser", "openai/gpt-4o-mini", "anthropic/claude-3-5-haiku")
 
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.annotator_data import DEFAULT_SERVER, best_ms, scratch_database, seed  # noqa: E402
+from bench.annotator_data import DEFAULT_SERVER, best_ms, scratch_database, seed
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ Revision ID: 0006_annotator_tools
 Revises: 0005_imports_replays
 """
 import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+from alembic import op
 
 import app.models.base  # noqa: F401
 
@@ -18,8 +18,8 @@ depends_on = None
 # matches, PostgreSQL only (SQLite searches with LIKE). Plain CREATE INDEX: the tables are not
 # rebuilt, so the guard triggers stay.
 FTS_INDEXES = {
-    "ix_edits_fts": ("edits", "coalesce(original, '') || ' ' || coalesce(replacement, '') || ' ' || "
-                              "coalesce(rationale, '')"),
+    "ix_edits_fts": ("edits", ("coalesce(original, '') || ' ' || coalesce(replacement, '') || ' ' || "
+                               "coalesce(rationale, '')")),
     "ix_critiques_fts": ("critiques", "coalesce(segment, '') || ' ' || coalesce(text, '')"),
     "ix_runs_fts": ("runs", "coalesce(feedback, '') || ' ' || coalesce(error, '')"),
     "ix_annotations_fts": ("annotations", "coalesce(comment, '') || ' ' || coalesce(correction, '')"),

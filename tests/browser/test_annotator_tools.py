@@ -33,7 +33,7 @@ def _start_run(page) -> tuple[int, int]:
     href = page.get_by_role("link", name=DEMO_TITLE).first.get_attribute("href")
     document_id = int(re.search(r"/documents/(\d+)", href).group(1))
     started = page.request.post(f"/api/v1/documents/{document_id}/runs", data={"feedback": ""},
-                                headers={"x-csrftoken": _csrf(page)})
+                                headers={"x-csrftoken": _csrf(page)}, timeout=240_000)
     assert started.status == 201, started.text()
     run = _wait_for_run(page, started.json()["run_id"])
     assert run["status"] == "succeeded", run.get("error")
@@ -96,7 +96,7 @@ def test_annotator_labels_a_queue_item_on_the_trace_and_submits_it(page):
 
 
 def test_admin_filters_edits_and_sends_them_to_a_queue_and_reads_charts(page):
-    project_id, run_id = _start_run(page)
+    project_id, _run_id = _start_run(page)
     _sign_in(page, "admin@example.com")
     queue_id = _new_queue(page, "From search")
     page.goto("/search")
