@@ -41,7 +41,8 @@ def list_(project_id: int, session: DbSession, user: User = scoped("read")):
     return [to_out(r) for r in service.list_replays(session, actor=user, project_id=project_id)]
 
 
-@router.get("/replays/{replay_id}/matches.jsonl")
+@router.get("/replays/{replay_id}/matches.jsonl", response_class=StreamingResponse, responses={200: {
+    "description": "JSON lines: one per candidate edit, with its match.", "content": {"application/x-ndjson": {}}}})
 def matches(replay_id: int, session: DbSession, user: User = scoped("read")):
     """One JSON line per candidate edit with the logged edit it matched and that edit's decision."""
     rows = list(service.matched_jsonl(session, actor=user, replay_id=replay_id))
