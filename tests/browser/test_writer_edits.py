@@ -23,7 +23,7 @@ def _sign_in(page, email: str = "writer@example.com") -> None:
 
 def _wait_for_run(page) -> None:
     page.locator("#review[hx-trigger]").wait_for()
-    page.locator("#review:not([hx-trigger])").wait_for(timeout=240_000)
+    page.locator("#review:not([hx-trigger])").wait_for(timeout=400_000)
 
 
 def _project_of_depth_one(page) -> str:
@@ -36,7 +36,8 @@ def _project_of_depth_one(page) -> str:
     page.goto(project_url + "/settings")
     page.locator("input[name='max_depth']").fill("1")
     page.get_by_role("button", name="Save settings").click()
-    page.wait_for_load_state("networkidle")
+    page.locator("#settings-form .flash-ok, #flash .flash").first.wait_for()
+    assert page.locator("#settings-form .flash-ok").count() == 1, page.locator("#flash").inner_text()
     page.goto(project_url)
     assert "max depth 1" in page.content()
     page.goto(project_url + "/members")
