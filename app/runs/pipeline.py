@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
@@ -136,6 +136,8 @@ def execute(run_id: int, *, session_factory: SessionFactory | None = None) -> No
         _finish(factory, ctx)
     except _Stop:
         return
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task retries (workers/run_tasks.py); nothing failed
     except Exception as exc:  # anything else: fail the run visibly rather than leave it "running"
         log.exception("run %s failed unexpectedly", run_id)
         _fail_unexpected(factory, run_id, exc)
