@@ -48,6 +48,11 @@ class ModelProblem:
     detail: str  # the technical text
 
 
+def is_missing_key(exc: BaseException) -> bool:
+    """The provider's key is not set: waiting and retrying cannot mend it."""
+    return bool(_MISSING_KEY.search(str(exc)))
+
+
 def provider_of(model: str) -> str | None:
     prefix, sep, _rest = model.partition("/")
     if sep:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.llm import limits
+from app.llm import errors, limits
 
 if TYPE_CHECKING:
     from app.llm.cache import ResponseCache
@@ -156,6 +156,8 @@ def _api_key(settings: ModelSettings) -> str | None:
 
 
 def _retryable(litellm, exc: Exception) -> bool:
+    if errors.is_missing_key(exc):  # litellm reports a missing key as a server error: no retry mends it
+        return False
     if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError,
                         litellm.InternalServerError, litellm.ServiceUnavailableError, litellm.BadGatewayError)):
         return True

@@ -60,3 +60,15 @@ def test_server_errors(scripted, kind, words):
     assert words in problem.message
     assert problem.detail  # the raw text, one click away on the pages
     json.dumps(problem.__dict__)  # storable as is
+
+
+def test_a_missing_key_is_not_retried(monkeypatch):
+    """litellm reports "Missing credentials" as a server error; the gateway gives up at once."""
+    from app.llm import gateway
+
+    litellm = gateway._import_litellm()
+    exc = litellm.InternalServerError("OpenAIException - Missing credentials. Please pass an `api_key`.",
+                                      llm_provider="openai", model="gpt-4o-mini")
+    assert not gateway._retryable(litellm, exc)
+    assert gateway._retryable(litellm, litellm.InternalServerError("upstream hiccup", llm_provider="openai",
+                                                                  model="gpt-4o-mini"))
