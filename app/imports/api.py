@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from app.accounts.deps import DbSession, scoped
+from app.bounds import DbId
 from app.imports import service
 from app.imports.schemas import ImportOut
 from app.models import Import, User
@@ -23,7 +24,7 @@ def to_out(job: Import) -> ImportOut:
 
 
 @router.post("/imports", status_code=202, response_model=ImportOut)
-def create(session: DbSession, file: Annotated[UploadFile, File()], project_id: Annotated[int, Form()],
+def create(session: DbSession, file: Annotated[UploadFile, File()], project_id: Annotated[DbId, Form()],
            user: User = scoped("admin")):
     """Queue the import of a JSONL revision log (docs/import-format.md) into a project you administer."""
     job = service.create_import(session, actor=user, project_id=project_id, filename=file.filename or "",

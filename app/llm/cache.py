@@ -57,3 +57,25 @@ class DbResponseCache:
                 self.session.merge(LlmCacheEntry(key=key, model=model[:200], response=response))
         except IntegrityError:
             pass  # the other worker's copy is the same answer
+
+
+class ShortSessionCache:
+    """DbResponseCache with each lookup in a short transaction of its own, so no transaction stays
+    open while the model is called (pipeline and replays)."""
+
+    def __init__(self, factory) -> None:
+        self.factory = factory
+
+    def get(self, key: str) -> dict | None:
+        with self.factory() as session:
+            return DbResponseCache(session).get(key)
+
+    def put(self, key: str, model: str, response: dict) -> None:
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            with self.factory() as session:
+                DbResponseCache(session).put(key, model, response)
+                session.commit()
+        except IntegrityError:  # another worker stored the same answer first
+            pass

@@ -86,8 +86,8 @@ def part_note(part: tuple[int, int, int, int] | None) -> list[tuple[str, str]]:
     if part is None:
         return []
     index, total, start, end = part
-    return [("part", f"This is part {index + 1} of {total} of a longer document (its characters {start}-{end}). "
-                     "Work on this part only; every offset you give is counted from the start of <document> below.")]
+    return [("part", (f"This is part {index + 1} of {total} of a longer document (its characters {start}-{end}). "
+                     "Work on this part only; every offset you give is counted from the start of <document> below."))]
 
 
 def _user(sections: list[tuple[str, str]], text: str) -> dict:

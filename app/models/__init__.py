@@ -39,7 +39,6 @@ __all__ = [
     "TOKEN_SCOPES",
     "Annotation",
     "ApiToken",
-    "UserSession",
     "Comparison",
     "Critique",
     "Document",
@@ -64,6 +63,7 @@ __all__ = [
     "RunChunk",
     "Stage",
     "User",
+    "UserSession",
     "Variant",
     "Version",
 ]

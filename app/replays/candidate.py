@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
-
 from app.llm import parsing, prompts
-from app.llm.cache import DbResponseCache
 from app.llm.gateway import ModelError, ModelSettings, complete
 
 
@@ -23,25 +20,6 @@ class Proposal:
     latency_ms: int = 0
     error: str | None = None
     stages: list[str] = field(default_factory=list)
-
-
-class ShortSessionCache:
-    """The gateway's DB response cache, each lookup in a short transaction of its own."""
-
-    def __init__(self, factory) -> None:
-        self.factory = factory
-
-    def get(self, key: str) -> dict | None:
-        with self.factory() as session:
-            return DbResponseCache(session).get(key)
-
-    def put(self, key: str, model: str, response: dict) -> None:
-        try:
-            with self.factory() as session:
-                DbResponseCache(session).put(key, model, response)
-                session.commit()
-        except IntegrityError:
-            pass
 
 
 def guidelines_with(guidelines: list[str], instructions: str) -> list[str]:

@@ -20,11 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts import access
+from app.bounds import MAX_ID
 from app.config import get_settings
 from app.db import utcnow
 from app.errors import Invalid, NotFound
 from app.events import service as events
 from app.jobs import enqueue_after_commit
+from app.llm.cache import ShortSessionCache
 from app.llm.gateway import ModelSettings
 from app.models import Document, Edit, Event, Project, Replay, ReplayItem, Run, User, Variant, Version
 from app.replays import candidate as candidates
@@ -57,9 +59,12 @@ def _ints(value) -> list[int]:
         return []
     items = value if isinstance(value, list | tuple) else str(value).replace(",", " ").split()
     try:
-        return sorted({int(x) for x in items})
+        numbers = sorted({int(x) for x in items})
     except (TypeError, ValueError):
         raise Invalid(f"Expected whole numbers, got {value!r}.") from None
+    if any(n < 0 or n > MAX_ID for n in numbers):
+        raise Invalid(f"Whole numbers from 0 to {MAX_ID}, please; got {value!r}.")
+    return numbers
 
 
 def normalise(session: Session, project: Project, *, model: str, prompt_variant: str = "", instructions: str = "",
@@ -260,7 +265,7 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
         threshold = float(project.verify_threshold)
         session.commit()
     todo = [v for v in version_ids if v not in done]
-    cache = candidates.ShortSessionCache(session_factory)
+    cache = ShortSessionCache(session_factory)
     workers = max(1, get_settings().model_concurrency)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:

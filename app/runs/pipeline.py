@@ -34,7 +34,7 @@ from app.db import SessionLocal, get_engine, utcnow
 from app.events import service as events
 from app.llm import errors as model_errors
 from app.llm import parsing, prompts
-from app.llm.cache import DbResponseCache
+from app.llm.cache import ShortSessionCache
 from app.llm.gateway import ModelError, ModelSettings, complete
 from app.models import Critique, Document, Edit, Project, Run, RunChunk, Stage, Version
 from app.models.runs import STAGE_NAMES
@@ -66,25 +66,6 @@ class StageFailed(Exception):
 def _default_factory() -> Session:
     get_engine()
     return SessionLocal()
-
-
-class _ShortSessionCache:
-    """The DB response cache, each lookup in its own short transaction (never open during a call)."""
-
-    def __init__(self, factory: SessionFactory) -> None:
-        self.factory = factory
-
-    def get(self, key: str) -> dict | None:
-        with self.factory() as session:
-            return DbResponseCache(session).get(key)
-
-    def put(self, key: str, model: str, response: dict) -> None:
-        try:
-            with self.factory() as session:
-                DbResponseCache(session).put(key, model, response)
-                session.commit()
-        except IntegrityError:  # another worker stored the same answer first
-            pass
 
 
 @dataclass
@@ -378,7 +359,7 @@ def _prepare(factory: SessionFactory, ctx: _Context, position: int, name: str, c
 
 
 def _call(factory: SessionFactory, ctx: _Context, name: str, messages: list[dict]):
-    cache = _ShortSessionCache(factory) if ctx.use_cache else None
+    cache = ShortSessionCache(factory) if ctx.use_cache else None
     try:
         return complete(messages, ctx.settings, json_schema=prompts.schema_for(name), cache=cache)
     except ModelError as exc:

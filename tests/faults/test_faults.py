@@ -13,6 +13,7 @@ import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -155,14 +156,14 @@ def app_engine():
 
 
 def test_worker_killed_mid_stage_is_taken_over_by_another(postgres_app_db, redis_broker, send_through,  # noqa: F811
-                                                          worker, model_env, app_engine):
+                                                          worker, model_env, app_engine):  # noqa: F811
     send_through(redis_broker)
     engine = app_engine(postgres_app_db)
     live = Live(engine)
     with FakeOpenAIServer(responder=Model("propose", delay=20)) as server:
         env = {"EMEND_DATABASE_URL": postgres_app_db, "EMEND_BROKER_URL": redis_broker, **FAST, **model_env(server)}
         first = worker(env)
-        wait_until(lambda: "ready" in open(first.log_path).read(), timeout=60, what="the first worker")
+        wait_until(lambda: "ready" in Path(first.log_path).read_text(), timeout=60, what="the first worker")
         second = worker(env, beat=True)
         writer, (run_id,), edit_ids = _world(live, server.base_url)
         decisions = Decisions(engine, writer, edit_ids)
@@ -182,14 +183,14 @@ def test_worker_killed_mid_stage_is_taken_over_by_another(postgres_app_db, redis
 
 
 def test_redis_restarted_loses_queued_runs_and_they_are_sent_again(postgres_app_db, own_redis, send_through,  # noqa: F811
-                                                                   worker, model_env, app_engine):
+                                                                   worker, model_env, app_engine):  # noqa: F811
     send_through(own_redis.url)
     engine = app_engine(postgres_app_db)
     live = Live(engine)
     with FakeOpenAIServer(responder=Model("critique", delay=3, slow=1)) as server:
         env = {"EMEND_DATABASE_URL": postgres_app_db, "EMEND_BROKER_URL": own_redis.url, **FAST, **model_env(server)}
         proc = worker(env, concurrency=1, beat=True)
-        wait_until(lambda: "ready" in open(proc.log_path).read(), timeout=60, what="the worker")
+        wait_until(lambda: "ready" in Path(proc.log_path).read_text(), timeout=60, what="the worker")
         writer, run_ids, edit_ids = _world(live, server.base_url, runs=3)
         decisions = Decisions(engine, writer, edit_ids)
         decisions.start()
