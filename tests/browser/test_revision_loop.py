@@ -108,7 +108,9 @@ def test_writer_revises_until_the_loop_stops(page):
     stop.wait_for()
     assert re.fullmatch(r"Stopped: (the model proposed no more edits|maximum depth \d+ reached)\.",
                         stop.inner_text().strip())
-    assert page.get_by_role("button", name="Revise again").count() == 0
+    # No dead end: the loop's own button is gone, an override (logged as such) is offered.
+    assert page.get_by_role("button", name="Revise again", exact=True).count() == 0
+    assert page.get_by_role("button", name="Revise again anyway").count() == 1
 
     # History and a diff between the first and the latest version.
     page.get_by_role("link", name="History").click()
