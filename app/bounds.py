@@ -71,7 +71,7 @@ def _check_path(request: Request) -> None:
     if problem:
         raise NotFound("There is nothing here.")
     for part in request.url.path.split("/"):
-        if part.isdigit() and int(part) > MAX_ID:
+        if _INTEGER.fullmatch(part) and abs(int(part)) > MAX_ID:
             raise NotFound("There is nothing here.")
 
 
@@ -104,11 +104,13 @@ async def _check_form(request: Request) -> None:
             problem = text_problem(value)
             if problem:
                 raise Invalid(f"The field {name!r} {problem}.")
-        else:  # an uploaded file: Emend takes plain text only
-            data = await value.read()
+        else:  # an uploaded file: Emend takes plain text only (read in blocks: imports can be large)
+            while block := await value.read(1 << 20):
+                if b"\x00" in block:
+                    await value.seek(0)
+                    raise Invalid(f"The file {value.filename!r} contains NUL characters: "
+                                  "upload plain text (.txt, .md, .jsonl).")
             await value.seek(0)
-            if b"\x00" in data:
-                raise Invalid(f"The file {value.filename!r} contains NUL characters: upload plain text (.txt, .md).")
 
 
 async def check_request_input(request: Request) -> None:

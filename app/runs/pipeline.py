@@ -158,7 +158,8 @@ def _begin(factory: SessionFactory, run_id: int) -> _Context | None:
         )
         ctx = _Context(
             run_id=run.id, document_id=run.document_id, version_id=run.version_id, text=version.text,
-            feedback=run.feedback or "", guidelines=service.guidelines_for(session, document=document),
+            feedback=run.feedback or "", guidelines=[*service.guidelines_for(session, document=document),
+                                     *([params["instructions"]] if params.get("instructions") else [])],
             settings=settings, threshold=float(params.get("verify_threshold", project.verify_threshold)),
             use_cache=bool(project.cache_enabled), chunks=chunks,
         )

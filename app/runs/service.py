@@ -119,6 +119,10 @@ def start_run(session: Session, *, document_id: int, user: User, feedback: str =
     )
     session.add(run)
     session.flush()
+    if _is_loop_run(variant, None) and model is None:
+        from app.variants import service as variants  # a higher layer: imported where it is used
+
+        variants.assign_run(session, run=run)  # the project's policy may give it a variant's model
     if feedback:
         row = Feedback(document_id=document.id, run_id=previous_id, used_by_run_id=run.id, user_id=user.id,
                        text=feedback)

@@ -111,3 +111,17 @@ def test_shadow_agreement_block(db, client, doc, writer, site_admin, project):
     # 2 of 3 agree; κ over (acc, acc, rej) vs (acc, rej, rej): p_o = 2/3, p_e = (2/3·1/3 + 1/3·2/3) = 4/9,
     # κ = (2/3 − 4/9) / (1 − 4/9) = 0.4.
     assert "67%" in block and "0.40" in block and "fluency" in block
+
+
+def test_a_new_loop_run_is_assigned_by_the_projects_policy(db, doc, writer, site_admin, project):
+    from app.runs import service as runs
+
+    variants.save_variant(db, actor=site_admin, project_id=project.id, name="informal", model="emend/offline-reviser",
+                          instructions="Keep it informal.", temperature=0.2, share=1)
+    assert runs.start_run(db, document_id=doc.id, user=writer).params.get("assignment") is None  # policy off
+    db.query(Run).filter(Run.document_id == doc.id).update({"status": "cancelled"})
+    variants.set_policy(db, actor=site_admin, project_id=project.id, policy="fixed")
+    run = runs.start_run(db, document_id=doc.id, user=writer)
+    assert run.params["assignment"]["name"] == "informal" and run.params["assignment"]["probability"] == 1
+    assert run.params["instructions"] == "Keep it informal."
+    assert db.query(Event).filter(Event.kind == "variant.assigned", Event.run_id == run.id).count() == 1

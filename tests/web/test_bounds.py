@@ -16,6 +16,7 @@ def headers(db, writer):
 
 
 @pytest.mark.parametrize("path", [f"/api/v1/runs/{MAX_ID + 1}", "/api/v1/documents/9223372036854775808",
+                                  f"/api/v1/runs/-{MAX_ID + 5}",
                                   f"/api/v1/edits/{10**30}"])
 def test_huge_ids_in_api_paths_are_not_found(client, headers, path):
     r = client.get(path, headers=headers)
