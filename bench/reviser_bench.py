@@ -11,8 +11,8 @@ import random
 import re
 import time
 
-from app.llm.reviser import core, respond, rules
 from app.llm.prompts import critique_messages, propose_messages, verify_messages
+from app.llm.reviser import core, respond, rules
 
 BASE = (
     "The committee recieve the the proposals in order to review them carefully.  Each proposal was written "
