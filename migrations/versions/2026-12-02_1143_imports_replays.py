@@ -3,10 +3,10 @@
 Revision ID: 0005_imports_replays
 Revises: 0004_run_chunks
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
-import app.models.base  # noqa: F401
+import app.models.base
 
 revision = "0005_imports_replays"
 down_revision = "0004_run_chunks"
