@@ -6,13 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.bounds import DbId
+from app.bounds import MAX_ID, DbId
 
 
 class AnnotationIn(BaseModel):
     target_kind: Literal["run", "stage", "critique", "edit", "segment"]
     target_id: DbId
-    step: int = Field(0, ge=0, description="For segments: the step's index in the version.")
+    step: int = Field(0, ge=0, le=MAX_ID, description="For segments: the step's index in the version.")
     label: Literal[-1, 0, 1] | None = None
     comment: str = Field("", max_length=10_000)
     correction: str | None = Field(None, max_length=200_000)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.bounds import DbId
+from app.bounds import MAX_ID, DbId
 
 
 class DocumentCreate(BaseModel):
@@ -71,10 +71,10 @@ class FeedbackOut(BaseModel):
 class HandEditCreate(BaseModel):
     """The writer's own change: [start, end) of the base version replaced by `text`. Without start
     and end the whole text is replaced (the change is still stored as the spans that differ)."""
-    base_version_id: int
+    base_version_id: DbId
     text: str
-    start: int | None = Field(None, ge=0)
-    end: int | None = Field(None, ge=0)
+    start: int | None = Field(None, ge=0, le=MAX_ID)
+    end: int | None = Field(None, ge=0, le=MAX_ID)
 
 
 class HandEditOut(BaseModel):

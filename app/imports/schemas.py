@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from app.bounds import MAX_ID
 from app.models.runs import INTENTS
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -34,7 +35,7 @@ class RunRecord(_Record):
     feedback: str = ""
     created_at: datetime | None = None
     finished_at: datetime | None = None
-    dropped_repeats: int = Field(default=0, ge=0)
+    dropped_repeats: int = Field(default=0, ge=0, le=MAX_ID)
     person: Person | None = None
     # The logged policy's probability of having run this model / prompt (a variant assignment).
     propensity: float | None = Field(default=None, gt=0, le=1)
@@ -43,7 +44,7 @@ class RunRecord(_Record):
 class VersionRecord(_Record):
     type: Literal["version"]
     document: ExternalId
-    depth: int = Field(ge=0)
+    depth: int = Field(ge=0, le=MAX_ID)
     text: str
     parent: ExternalId | None = None
     run: ExternalId | None = None  # the run whose decisions made this version
@@ -54,8 +55,8 @@ class VersionRecord(_Record):
 class EditRecord(_Record):
     type: Literal["edit"]
     version: ExternalId
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_ID)
+    end: int = Field(ge=0, le=MAX_ID)
     original: str
     replacement: str
     intent: str = "other"
@@ -63,7 +64,7 @@ class EditRecord(_Record):
     run: ExternalId | None = None
     rationale: str = ""
     confidence: float | None = Field(default=None, ge=0, le=1)
-    shown_position: int | None = Field(default=None, ge=0)
+    shown_position: int | None = Field(default=None, ge=0, le=MAX_ID)
     created_at: datetime | None = None
 
     @field_validator("intent")
@@ -121,7 +122,7 @@ class LabelRecord(_Record):
     person: Person
     edit: ExternalId | None = None
     version: ExternalId | None = None
-    step: int = Field(default=0, ge=0)
+    step: int = Field(default=0, ge=0, le=MAX_ID)
     segment_text: str | None = None
     comment: str = ""
     source: Literal["human", "ai"] = "human"
