@@ -15,6 +15,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app.db import get_session
 from tests.conftest import api_headers, login
 from tests.edits.factories import make_document, make_run
 
@@ -34,6 +35,21 @@ def api_world(db, project, site_admin, member):
 # No shrinking: a failure is reported as found (shrinking a server error can take minutes).
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+
+def _per_request_transactions(app, db) -> None:
+    """Each request in a savepoint of its own, rolled back on error, as each request has its own
+    transaction in production: one refused request must not leave the next ones an aborted one."""
+    def _session():
+        nested = db.begin_nested()
+        try:
+            yield db
+        except BaseException:
+            nested.rollback()
+            raise
+        nested.commit()
+
+    app.dependency_overrides[get_session] = _session
 
 
 def _fuzz(app, headers: dict) -> None:
@@ -72,9 +88,11 @@ def session_headers(client, api_world) -> dict:
             "x-csrftoken": client.headers["x-csrftoken"]}
 
 
-def test_api_with_a_token(app, token_headers):
+def test_api_with_a_token(app, db, token_headers):
+    _per_request_transactions(app, db)
     _fuzz(app, token_headers)
 
 
-def test_api_with_a_browser_session(app, session_headers):
+def test_api_with_a_browser_session(app, db, session_headers):
+    _per_request_transactions(app, db)
     _fuzz(app, session_headers)
