@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette_csrf import CSRFMiddleware
@@ -110,6 +110,12 @@ def create_app() -> FastAPI:
         # The database is restarting or unreachable: nothing was saved, and saying so beats a 500.
         return _error_response(request, 503, "The database is not answering right now; nothing was saved. "
                                              "Try again in a moment.")
+
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: DataError):
+        # A safety net behind the schemas' own bounds: a value the column cannot hold is the
+        # client's error, and nothing was saved.
+        return _error_response(request, 422, "A value is out of range or malformed; nothing was saved.")
 
     @app.exception_handler(EmendError)
     async def _domain_error(request: Request, exc: EmendError):

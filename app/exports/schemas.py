@@ -6,18 +6,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.bounds import DbId
+
 
 class ExportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["sft", "preference", "unpaired", "stepwise", "critique_refinement", "events"]
-    project_id: int | None = None
-    since: str | None = None
-    until: str | None = None
+    project_id: DbId | None = None
+    since: str | None = Field(None, max_length=40)
+    until: str | None = Field(None, max_length=40)
     source: Literal["human", "ai", "all"] = "all"
-    model: str | None = None
-    max_depth: int | None = None
-    person_id: int | None = None
+    model: str | None = Field(None, max_length=200)
+    max_depth: int | None = Field(None, ge=0, le=1000)
+    person_id: DbId | None = None
     jsonl: bool = True
     parquet: bool = False
     gzip: bool = False
@@ -25,8 +27,8 @@ class ExportCreate(BaseModel):
     flavour: Literal["trl", "openai"] = "trl"
     neutral_as: Literal["false", "true", "drop"] = "false"
     edit_level: bool = True
-    licence: str = "unknown"
-    pair_kinds: list[str] | None = Field(None, description="preference: keep only these pair kinds")
+    licence: str = Field("unknown", max_length=200)
+    pair_kinds: list[str] | None = Field(None, max_length=20, description="preference: keep only these pair kinds")
 
     def options(self) -> dict:
         return self.model_dump(exclude={"format", "project_id"})

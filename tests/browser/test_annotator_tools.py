@@ -53,23 +53,43 @@ def _new_queue(page, name: str) -> int:
     return int(page.url.rsplit("/", 1)[1])
 
 
+def _fresh_run(page, project_id: int) -> int:
+    """A run on a document of this test's own, so no earlier test on the shared server labelled it."""
+    created = page.request.post("/api/v1/documents", headers={"x-csrftoken": _csrf(page)}, data={
+        "project_id": project_id, "title": f"Trace labels {time.time_ns()}",
+        "text": "Teh cat sat on the the mat. Their going to the market tomorow."})
+    assert created.status == 201, created.text()
+    started = page.request.post(f"/api/v1/documents/{created.json()['id']}/runs", data={"feedback": ""},
+                                headers={"x-csrftoken": _csrf(page)}, timeout=240_000)
+    assert started.status == 201, started.text()
+    run = _wait_for_run(page, started.json()["run_id"])
+    assert run["status"] == "succeeded", run.get("error")
+    return run["id"]
+
+
 def test_annotator_labels_a_queue_item_on_the_trace_and_submits_it(page):
-    _start_run(page)
+    project_id, _ = _start_run(page)
+    fresh_run_id = _fresh_run(page, project_id)
     _sign_in(page, "admin@example.com")
     queue_id = _new_queue(page, "Trace labels")
 
     _sign_in(page, "annotator@example.com")
+    # Items are in run order: earlier runs on the shared live server may carry this annotator's
+    # labels already (they count, so submitting those goes straight on). Submit until the refusal.
     page.goto(f"/queues/{queue_id}/next")
-    item_id = page.locator("#queue-item").get_attribute("data-item")
-    run_id = int(re.search(r"Run (\d+)", page.locator("#queue-item").inner_text()).group(1))
-    # Submitting before any label: the reason beside the button, the item still on the page. (On the
-    # shared live server an earlier test may have labelled this run already, and the item then counts
-    # those labels; tests/annotations/test_no_dead_ends.py covers the refusal on its own data.)
-    labelled_before = page.locator("#queue-item").inner_text().count("Your label")
-    if not labelled_before:
+    for _ in range(200):
+        item_id = page.locator("#queue-item").get_attribute("data-item")
+        run_id = int(re.search(r"Run (\d+)", page.locator("#queue-item").inner_text()).group(1))
         page.get_by_role("button", name="Submit and go to the next item").click()
-        page.locator("#submit-message").filter(has_text="at least one step").wait_for()
-        assert page.locator("#queue-item").get_attribute("data-item") == item_id
+        page.wait_for_function(
+            "id => document.querySelector('#submit-message') || !document.querySelector('#queue-item')"
+            " || document.querySelector('#queue-item').dataset.item !== id", arg=item_id)
+        if page.locator("#submit-message").count():
+            break
+        assert run_id != fresh_run_id, "the fresh run's item was submitted without a label"
+    # Refused: the reason beside the button, the item still on the page.
+    page.locator("#submit-message").filter(has_text="at least one step").wait_for()
+    assert page.locator("#queue-item").get_attribute("data-item") == item_id
 
     # Label on the run's own trace page (no queue item there).
     page.goto(f"/runs/{run_id}/trace")
