@@ -261,6 +261,9 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
         done = set(session.scalars(select(ReplayItem.version_id).where(ReplayItem.replay_id == replay.id)))
         replay.versions_total = len(version_ids)
         cand = dict(replay.candidate)
+        if "chunk_chars" not in cand:  # frozen at the first delivery: a resumed replay finds the same chunks
+            cand["chunk_chars"] = get_settings().chunk_chars
+            replay.candidate = cand
         settings = _settings(project, cand)
         threshold = float(project.verify_threshold)
         session.commit()
@@ -286,7 +289,8 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
                         inputs = _inputs(session, wanted, cand.get("instructions") or "")
                     for version_id, text, guidelines, feedback in inputs:
                         future = pool.submit(propose, text, settings=settings, guidelines=guidelines,
-                                             feedback=feedback, threshold=threshold, cache=cache)
+                                             feedback=feedback, threshold=threshold, cache=cache,
+                                             chunk_chars=int(cand["chunk_chars"]))
                         future.version_id = version_id
                         pending.add(future)
 

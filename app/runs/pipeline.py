@@ -19,6 +19,7 @@ scored them; only those at or above the project's threshold become Edit rows.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -86,6 +87,7 @@ class _Context:
     rejected: list[dict] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cache: object | None = None  # a response cache given by the caller (propose_text); else one on `factory`
 
     def part(self, chunk: int) -> tuple[int, int, int, int] | None:
         if len(self.chunks) == 1:
@@ -193,10 +195,12 @@ def _next_unit(factory: SessionFactory, ctx: _Context, chunk: int) -> bool:
     return len(pending) > 1
 
 
-def _map_units(factory: SessionFactory, ctx: _Context, chunks: list[int], width: int) -> None:
+def _map_units(factory: SessionFactory, ctx: _Context, chunks: list[int], width: int, *, next_unit=None) -> None:
     """Every unit of the chunks, `width` at a time. A unit, once done, queues its chunk's next stage
     at the back: the pool always has a ready unit while any is left, so the model's slots stay busy
-    (a chunk at a time per thread would leave slots idle on the last round of chunks)."""
+    (a chunk at a time per thread would leave slots idle on the last round of chunks). `next_unit`
+    is `_next_unit` (rows) or `_memory_unit` (propose_text): the same loop for runs and replays."""
+    next_unit = next_unit or _next_unit
     lock = threading.Lock()
     finished = threading.Event()
     failures: list[BaseException] = []
@@ -207,7 +211,7 @@ def _map_units(factory: SessionFactory, ctx: _Context, chunks: list[int], width:
             nonlocal outstanding
             more = False
             try:
-                more = _next_unit(factory, ctx, chunk)
+                more = next_unit(factory, ctx, chunk)
             except BaseException as exc:  # noqa: BLE001 - re-raised below, once every unit has ended
                 failures.append(exc)
             with lock:
@@ -360,7 +364,7 @@ def _prepare(factory: SessionFactory, ctx: _Context, position: int, name: str, c
 
 
 def _call(factory: SessionFactory, ctx: _Context, name: str, messages: list[dict]):
-    cache = ShortSessionCache(factory) if ctx.use_cache else None
+    cache = ctx.cache if ctx.cache is not None else ShortSessionCache(factory) if ctx.use_cache else None
     try:
         return complete(messages, ctx.settings, json_schema=prompts.schema_for(name), cache=cache)
     except ModelError as exc:
@@ -608,6 +612,17 @@ def _fail_unexpected(factory: SessionFactory, run_id: int, exc: Exception) -> No
         session.commit()
 
 
+def verified(candidates: list[dict], scores: list, threshold: float) -> list[tuple[dict, float | None]]:
+    """(candidate, verify score) of the candidates kept: scored at or above the threshold, or not
+    scored at all (an edit the verifier gave no score is shown unscored rather than silently lost)."""
+    kept = []
+    for index, candidate in enumerate(candidates):
+        score = scores[index] if index < len(scores) else None
+        if score is None or score >= threshold:
+            kept.append((candidate, score))
+    return kept
+
+
 def _finish(factory: SessionFactory, ctx: _Context) -> None:
     """Turn verified candidates into pending edits and close the run, in one transaction."""
     with factory() as session:
@@ -622,12 +637,9 @@ def _finish(factory: SessionFactory, ctx: _Context) -> None:
         dropped = 0
         if not already:
             rows = []
-            for index, candidate in enumerate(candidates):
-                score = scores[index] if index < len(scores) else None
-                # An edit the verifier gave no score is shown unscored rather than silently lost.
-                if score is not None and score < ctx.threshold:
-                    dropped += 1
-                    continue
+            kept = verified(candidates, scores, ctx.threshold)
+            dropped = len(candidates) - len(kept)
+            for candidate, score in kept:
                 rows.append(Edit(
                     run_id=run.id, stage_id=propose.id, version_id=run.version_id,
                     start=candidate["start"], end=candidate["end"], original=candidate["original"],
@@ -666,3 +678,81 @@ def _prefill(session: Session, run: Run) -> None:
             prefill_predictions(session, run=run)
     except Exception:
         log.exception("shadow predictions for run %s failed", run.id)
+
+
+# ---------------------------------------------------------------- without rows (replays)
+
+@dataclass
+class Proposal:
+    """What the pipeline proposes on one text when nothing is stored (propose_text)."""
+    edits: list[dict]
+    calls: int = 0
+    cached_calls: int = 0
+    latency_ms: int = 0
+    error: str | None = None
+    stages: list[str] = field(default_factory=list)
+    chunks: int = 1
+
+
+def _memory_unit(factory: SessionFactory | None, ctx: _Context, chunk: int, *, out: Proposal) -> bool:
+    """`_next_unit` for propose_text: the chunk's next stage, its output kept in `ctx.units` only
+    and its call counted in `out`."""
+    pending = [p for p in range(len(STAGE_NAMES)) if (p, chunk) not in ctx.units]
+    if not pending:
+        return False
+    if ctx.stop.is_set():
+        raise _Stop
+    position = pending[0]
+    name = STAGE_NAMES[position]
+    if name == "verify" and not (_input(ctx, 1, chunk).get("edits") or []):
+        ctx.units[(position, chunk)] = dict(SKIPPED_VERIFY)
+        return False
+    try:
+        call = _call(factory, ctx, name, _messages(ctx, name, chunk, []))
+        parsed = _parse(ctx, name, chunk, call, [])
+    except StageFailed:
+        ctx.stop.set()  # the other chunks start nothing new
+        raise
+    with ctx.lock:
+        ctx.units[(position, chunk)] = parsed
+        out.calls += 1
+        out.cached_calls += int(call.cached)
+        out.latency_ms += call.latency_ms
+        out.stages.append(name)
+    return len(pending) > 1
+
+
+def propose_text(text: str, *, settings: ModelSettings, guidelines: list[str], feedback: str = "",
+                 threshold: float = 0.5, cache=None, chunk_chars: int | None = None,
+                 session_factory: SessionFactory | None = None) -> Proposal:
+    """The pipeline on a text without a run: the same chunks, stages, prompts, parsing, offsets and
+    verify threshold as `execute`, through the same unit loop, but nothing is stored and nothing
+    is repeated-filtered. Replays call it (app/replays). `cache` is a ResponseCache, or None for
+    none; chunks run concurrently within the model slots, like a run's."""
+    chunks = chunking.split(text, int(chunk_chars or get_settings().chunk_chars))
+    ctx = _Context(run_id=0, document_id=0, version_id=0, text=text, feedback=feedback or "",
+                   guidelines=list(guidelines), settings=settings, threshold=float(threshold),
+                   use_cache=False, chunks=chunks, cache=cache)
+    out = Proposal(edits=[], chunks=len(chunks))
+    todo = list(range(len(chunks)))
+    width = min(len(todo), max(1, get_settings().model_concurrency))
+    next_unit = functools.partial(_memory_unit, out=out)
+    try:
+        if width <= 1:
+            for chunk in todo:
+                while next_unit(session_factory, ctx, chunk):
+                    pass
+        else:
+            _map_units(session_factory, ctx, todo, width, next_unit=next_unit)
+    except StageFailed as failure:
+        out.error = failure.message
+    if out.error:
+        return out
+    merged = {p: _merge(STAGE_NAMES[p], [ctx.units[(p, c)] for c in todo], ctx.threshold)
+              for p in range(len(STAGE_NAMES))}
+    candidates = merged[1].get("edits") or []
+    for candidate, score in verified(candidates, merged[2].get("scores") or [], ctx.threshold):
+        out.edits.append({"start": candidate["start"], "end": candidate["end"], "original": candidate["original"],
+                          "replacement": candidate["replacement"], "intent": candidate.get("intent") or "other",
+                          "confidence": float(candidate.get("confidence", 0.5)), "verify_score": score})
+    return out

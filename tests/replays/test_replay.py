@@ -113,3 +113,50 @@ def test_replays_need_a_project_admin(db, logged, member):
 
     with pytest.raises(Forbidden):
         service.create_replay(db, actor=member("annotator"), project_id=logged.id, model="m")
+
+
+def test_a_long_logged_version_is_replayed_in_chunks_with_document_offsets(db, site_admin, project, tmp_path,
+                                                                          monkeypatch):
+    """The replay takes the pipeline's chunked path (app/runs/pipeline.py propose_text): the chunk
+    size is frozen on the replay, every chunk is proposed on, and edits keep document offsets."""
+    import re
+
+    from app.config import get_settings
+    from app.runs import chunking
+    from tests.runs.test_chunks import long_text
+
+    text = long_text(6)
+    first = text.index("beleive")
+    records = [{"type": "document", "id": "long", "owner": "ann@example.org"},
+               {"type": "version", "id": "long-v0", "document": "long", "depth": 0, "text": text},
+               {"type": "edit", "id": "long-e1", "version": "long-v0", "start": first, "end": first + 7,
+                "original": "beleive", "replacement": "believe", "intent": "fluency", "model": "logged"},
+               {"type": "decision", "id": "long-d1", "edit": "long-e1", "decision": "accepted",
+                "person": "ann@example.org"}]
+    import_file(db, actor=site_admin, project=project, path=write_jsonl(tmp_path / "long.jsonl", records))
+    monkeypatch.setenv("EMEND_CHUNK_CHARS", "600")
+    get_settings.cache_clear()
+    try:
+        assert len(chunking.split(text, 600)) == 3
+        seen = []
+
+        def no_shared_cache(text, **kwargs):
+            proposal = candidates.propose(text, **{**kwargs, "cache": None})
+            seen.append(proposal)
+            return proposal
+
+        replay = service.create_replay(db, actor=site_admin, project_id=project.id, model="emend/offline-reviser")
+        done = service.run_replay(replay.id, session_factory=same_session(db), propose=no_shared_cache)
+    finally:
+        get_settings.cache_clear()
+    assert done.status == "succeeded" and done.versions_failed == 0, done.error
+    assert done.candidate["chunk_chars"] == 600
+    (proposal,) = seen
+    assert proposal.chunks == 3 and proposal.stages.count("critique") == 3 and proposal.stages.count("propose") == 3
+    rows = list(service.matched_rows(db, replay=done))
+    assert rows and all(text[r["start"]:r["end"]] == r["original"] for r in rows)
+    # One "beleive" per paragraph, so in every chunk, each at its own document offset.
+    misspelt = sorted(r["start"] for r in rows if (r["original"], r["replacement"]) == ("beleive", "believe"))
+    assert misspelt == [m.start() for m in re.finditer("beleive", text)]
+    assert [r["match"] for r in rows if r["start"] == first and r["original"] == "beleive"] == ["exact"]
+    assert done.results["overall"]["recall_accepted"]["value"] == 1.0
