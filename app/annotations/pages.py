@@ -2,6 +2,7 @@
 queues, agreement and pairwise comparison. Thin: parse, call the services, render."""
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated
 
@@ -10,10 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
+from app.annotations import keys, notes
 from app.annotations import agreement, comparisons, queues, service
 from app.errors import Conflict, Forbidden, Invalid
 from app.models import QueueItem, Run
-from app.web import is_htmx, render
+from app.web import is_htmx, render, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,7 +49,7 @@ def _trace_context(session, user, run_id: int, queue_item: QueueItem | None = No
     trace = service.run_trace(session, run_id=run_id, user=user)
     return {"trace": trace, "run": trace.run, "document": trace.document, "active": trace.run.status in ACTIVE,
             "stage_json": {s.id: service.stage_output_json(s) for s in trace.stages},
-            "queue_item_id": queue_item.id if queue_item else None}
+            "queue_item_id": queue_item.id if queue_item else None, "keys": keys.effective(user)}
 
 
 @router.get("/runs/{run_id}/trace")
@@ -186,19 +188,29 @@ def queue_assign(request: Request, queue_id: int, session: DbSession, user: Curr
     return _go(request, f"/queues/{queue_id}")
 
 
-def _next_context(session, user, queue_id: int, *, stop: bool = False, item_id: int | None = None) -> dict:
+def _notes_context(session, user, queue_id: int, item_id: int, *, message: str | None = None,
+                   form: dict | None = None) -> dict:
+    item_access = notes.require_item(session, queue_id=queue_id, item_id=item_id, user=user)
+    return {"notes": notes.item_notes(session, ctx=item_access, user=user), "notes_message": message,
+            "notes_form": form or {}}
+
+
+def _next_context(session, user, queue_id: int, *, stop: bool = False, item_id: int | None = None,
+                  with_progress: bool = True) -> dict:
     """The annotator's current item (claimed now if they hold none); with item_id, that item."""
     if item_id is None:
         claim = queues.next_item(session, queue_id=queue_id, user=user)
     else:
         claim = queues.require_claim(session, queue_id=queue_id, item_id=item_id, user=user)[2]
     queue = queues.require_queue(session, user, queue_id)
-    ctx: dict = {"queue": queue, "claim": claim, "item": None, "progress": queues.progress(session, queue=queue),
-                 "message": None}
+    ctx: dict = {"queue": queue, "claim": claim, "item": None, "message": None, "keys": keys.effective(user),
+                 "progress": queues.progress(session, queue=queue) if with_progress else None}
     if claim is not None:
         item = session.get(QueueItem, claim.item_id)
         ctx["item"] = item
         ctx["item_label"] = queues.item_label(session, item)
+        ctx.update(_notes_context(session, user, queue.id, item.id))
+        ctx["guidance"] = notes.guidance(session, queue=queue, item=item)
         next_url = f"/queues/{queue.id}/next"
         if item.run_id is not None:
             ctx.update(_trace_context(session, user, item.run_id, item))
@@ -216,8 +228,21 @@ def queue_next(request: Request, queue_id: int, session: DbSession, user: Curren
     return render(request, "annotations/next.html", _next_context(session, user, queue_id, stop=stop))
 
 
+@router.post("/queues/{queue_id}/prefetch")
+def queue_prefetch(request: Request, queue_id: int, session: DbSession, user: CurrentUser, after: int):
+    """The item after the current one (`after`), reserved and rendered before it is needed; the
+    page keeps it and swaps it in when the current item is submitted. 204: nothing to prefetch."""
+    claim = queues.prefetch_item(session, queue_id=queue_id, user=user, after_item_id=after)
+    if claim is None:
+        return Response(status_code=204)
+    ctx = _next_context(session, user, queue_id, item_id=claim.item_id, with_progress=False)
+    return templates.TemplateResponse(request, "annotations/next.html", {"user": user, **ctx},
+                                      block_name="queue_work", headers={"X-Queue-Item": str(claim.item_id)})
+
+
 @router.post("/queues/{queue_id}/items/{item_id}/submit")
-def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser):
+def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser,
+                 prefetched: Annotated[str, Form()] = ""):
     try:
         with session.begin_nested():
             queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
@@ -226,7 +251,93 @@ def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSessi
         ctx = _next_context(session, user, queue_id, item_id=item_id)
         ctx["message"] = exc.message
         return render(request, "annotations/next.html", ctx, block="submit_box", status_code=exc.status_code)
+    if is_htmx(request) and prefetched.strip().isdigit():
+        # The page holds the next item already: make it current and let the page swap it in
+        # (nothing is rendered on this path). If it cannot be (released and taken by others),
+        # the page loads /next in full.
+        claim = queues.take_up_prefetched(session, queue_id=queue_id, item_id=int(prefetched), user=user)
+        if claim is not None:
+            return Response(status_code=204, headers={
+                "HX-Trigger": json.dumps({"emend:queue-next": {"item": claim.item_id}})})
     return _go(request, f"/queues/{queue_id}/next")
+
+
+# --- tags and comments on queue items ---------------------------------------------------------
+
+def _notes_answer(request: Request, session, user, queue_id: int, item_id: int, *, exc=None, form=None):
+    """The item's tags and comments block (htmx), or back to the item (plain form)."""
+    if exc is None and not is_htmx(request):
+        return RedirectResponse(f"/queues/{queue_id}/next", status_code=303)
+    ctx = {"queue": queues.require_queue(session, user, queue_id), "item": session.get(QueueItem, item_id),
+           **_notes_context(session, user, queue_id, item_id, message=exc.message if exc else None, form=form)}
+    return render(request, "annotations/next.html", ctx, block="item_notes",
+                  status_code=exc.status_code if exc else 200)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/tags")
+def item_tag_add(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser,
+                 tag: Annotated[str, Form()] = ""):
+    try:
+        with session.begin_nested():
+            notes.add_tag(session, queue_id=queue_id, item_id=item_id, user=user, tag=tag)
+    except Invalid as exc:
+        return _notes_answer(request, session, user, queue_id, item_id, exc=exc, form={"tag": tag})
+    return _notes_answer(request, session, user, queue_id, item_id)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/tags/{tag_id}/remove")
+def item_tag_remove(request: Request, queue_id: int, item_id: int, tag_id: int, session: DbSession,
+                    user: CurrentUser):
+    notes.remove_tag(session, queue_id=queue_id, item_id=item_id, user=user, tag_id=tag_id)
+    return _notes_answer(request, session, user, queue_id, item_id)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/comments")
+def item_comment_add(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser,
+                     body: Annotated[str, Form()] = ""):
+    try:
+        with session.begin_nested():
+            notes.add_comment(session, queue_id=queue_id, item_id=item_id, user=user, body=body)
+    except Invalid as exc:
+        return _notes_answer(request, session, user, queue_id, item_id, exc=exc, form={"body": body})
+    return _notes_answer(request, session, user, queue_id, item_id)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/comments/{comment_id}/delete")
+def item_comment_delete(request: Request, queue_id: int, item_id: int, comment_id: int, session: DbSession,
+                        user: CurrentUser):
+    try:
+        with session.begin_nested():
+            notes.delete_comment(session, queue_id=queue_id, item_id=item_id, user=user, comment_id=comment_id)
+    except Forbidden as exc:
+        return _notes_answer(request, session, user, queue_id, item_id, exc=exc)
+    return _notes_answer(request, session, user, queue_id, item_id)
+
+
+# --- the annotator's shortcuts -----------------------------------------------------------------
+
+@router.get("/account/shortcuts")
+def shortcuts_page(request: Request, user: CurrentUser):
+    return render(request, "annotations/shortcuts.html", {"keys": keys.effective(user)})
+
+
+@router.post("/account/shortcuts")
+async def shortcuts_save(request: Request, session: DbSession, user: CurrentUser):
+    form = await request.form()
+    typed = {name: str(form.get(f"keys_{name}", "")) for name, _text, _default in keys.ACTIONS}
+    advance = bool(form.get("advance"))
+    wanted = {name: keys.parse_keys(value) for name, value in typed.items()}
+    if form.get("reset"):
+        wanted, advance = {name: list(k) for name, k in keys.DEFAULT_KEYS.items()}, True
+    try:
+        with session.begin_nested():
+            saved = keys.save(session, user=user, keys=wanted, advance=advance)
+    except Invalid as exc:
+        return render(request, "annotations/shortcuts.html",
+                      {"keys": keys.effective(user), "typed": typed, "typed_advance": advance,
+                       "message": exc.message}, block="shortcuts_form", status_code=exc.status_code)
+    return render(request, "annotations/shortcuts.html", {"keys": saved, "notice": "Shortcuts saved."},
+                  block="shortcuts_form")
 
 
 # --- pairwise comparison ------------------------------------------------------------------

@@ -198,7 +198,7 @@ def release_idle_claims(session: Session, *, queue: Queue) -> int:
     for claim in idle:
         claim.released_at = utcnow()
         session.execute(update(QueueItem).where(QueueItem.id == claim.item_id, QueueItem.active_claims > 0)
-                        .values(active_claims=QueueItem.active_claims - 1))
+                        .values(**_bump(queue, -1)))
         events.record(session, kind="queue.claim_released", subject=session.get(QueueItem, claim.item_id),
                       project_id=queue.project_id,
                       data={"queue_id": queue.id, "user_id": claim.user_id, "reason": "idle timeout"})
@@ -216,26 +216,39 @@ def release_all_idle_claims(session: Session) -> int:
     return sum(release_idle_claims(session, queue=queue) for queue in queues)
 
 
-def _live_claim(session: Session, queue: Queue, user: User) -> QueueClaim | None:
-    return session.scalar(
+def _bump(queue: Queue, delta: int) -> dict:
+    """UPDATE values moving an item's active claims by `delta`, with has_room kept in step (both
+    right-hand sides read the row's old value, on PostgreSQL and SQLite alike)."""
+    return {"active_claims": QueueItem.active_claims + delta,
+            "has_room": QueueItem.active_claims + delta < queue.overlap}
+
+
+def _live_claims(session: Session, queue: Queue, user: User) -> list[QueueClaim]:
+    """The user's open claims in the queue, oldest first: the current item, then at most one
+    prefetched. (Served by the partial index of open claims, not the user's whole history.)"""
+    return list(session.scalars(
         select(QueueClaim).join(QueueItem, QueueItem.id == QueueClaim.item_id)
         .where(QueueItem.queue_id == queue.id, QueueClaim.user_id == user.id,
                QueueClaim.submitted_at.is_(None), QueueClaim.released_at.is_(None))
-        .order_by(QueueItem.position).limit(1))
+        .order_by(QueueClaim.claimed_at, QueueClaim.id)))
+
+
+def _live_claim(session: Session, queue: Queue, user: User) -> QueueClaim | None:
+    live = _live_claims(session, queue, user)
+    return live[0] if live else None
 
 
 def _claim_item(session: Session, queue: Queue, item_id: int, user: User) -> QueueClaim | None:
     """Raise the item's active claims if it is below the overlap, then record the claim."""
     raised = session.execute(
         update(QueueItem).where(QueueItem.id == item_id, QueueItem.active_claims < queue.overlap)
-        .values(active_claims=QueueItem.active_claims + 1).execution_options(synchronize_session=False))
+        .values(**_bump(queue, 1)).execution_options(synchronize_session=False))
     if raised.rowcount != 1:
         return None
     claim = session.scalar(select(QueueClaim).where(QueueClaim.item_id == item_id, QueueClaim.user_id == user.id))
     if claim is not None and claim.released_at is None:
         # A concurrent request of the same user holds it already: do not count them twice.
-        session.execute(update(QueueItem).where(QueueItem.id == item_id)
-                        .values(active_claims=QueueItem.active_claims - 1))
+        session.execute(update(QueueItem).where(QueueItem.id == item_id).values(**_bump(queue, -1)))
         return claim
     if claim is not None:  # the user's earlier claim was released as idle: take it up again
         claim.released_at = None
@@ -249,8 +262,7 @@ def _claim_item(session: Session, queue: Queue, item_id: int, user: User) -> Que
     except IntegrityError:
         # A concurrent request of the same user claimed it first; the savepoint undid our row,
         # so undo our increment too.
-        session.execute(update(QueueItem).where(QueueItem.id == item_id)
-                        .values(active_claims=QueueItem.active_claims - 1))
+        session.execute(update(QueueItem).where(QueueItem.id == item_id).values(**_bump(queue, -1)))
         return None
     return claim
 
@@ -265,13 +277,17 @@ def next_item(session: Session, *, queue_id: int, user: User) -> QueueClaim | No
     current = _live_claim(session, queue, user)
     if current is not None:
         return current
+    return _claim_next(session, queue, user)
+
+
+def _claim_next(session: Session, queue: Queue, user: User) -> QueueClaim | None:
     done_or_held = select(QueueClaim.id).where(QueueClaim.item_id == QueueItem.id, QueueClaim.user_id == user.id,
                                                QueueClaim.released_at.is_(None))
     # The conditional UPDATE in _claim_item is the guard: it waits for a concurrent claim of the
     # same item to commit, then re-checks the overlap. Candidates are only read, never locked,
     # so annotators asking at the same moment do not skip items that still have room.
     candidates = session.scalars(
-        select(QueueItem.id).where(QueueItem.queue_id == queue.id, QueueItem.active_claims < queue.overlap,
+        select(QueueItem.id).where(QueueItem.queue_id == queue.id, QueueItem.has_room,
                                    ~done_or_held.exists())
         .order_by(QueueItem.position).limit(50)).all()
     for item_id in candidates:
@@ -283,6 +299,57 @@ def next_item(session: Session, *, queue_id: int, user: User) -> QueueClaim | No
                           run_id=item.run_id, document_id=item.document_id, data={"queue_id": queue.id})
             return claim
     return None
+
+
+def prefetch_item(session: Session, *, queue_id: int, user: User, after_item_id: int) -> QueueClaim | None:
+    """Reserve the item after the user's current one (`after_item_id`), so the browser can load it
+    before it is needed. The reservation is a claim like any other: it counts against the overlap
+    and the idle timeout releases it. A user holds at most one beyond the current item; asking
+    again returns the same one. None when nothing is left, or when `after_item_id` is no longer
+    the user's current item (the page is stale: it loads /next in full instead)."""
+    queue = require_queue(session, user, queue_id)
+    if not is_assignee(session, queue, user):
+        raise Forbidden("You are not assigned to this queue.")
+    release_idle_claims(session, queue=queue)
+    live = _live_claims(session, queue, user)
+    if not live or live[0].item_id != after_item_id:
+        return None
+    if len(live) > 1:
+        return live[1]
+    claim = _claim_next(session, queue, user)
+    if claim is not None:
+        # Oldest-first order decides which claim is current: keep the reservation after it even
+        # when both were stamped in the same clock tick.
+        claim.claimed_at = max(claim.claimed_at, live[0].claimed_at + timedelta(microseconds=1))
+        session.flush()
+    return claim
+
+
+def take_up_prefetched(session: Session, *, queue_id: int, item_id: int, user: User) -> QueueClaim | None:
+    """After a submit, make the prefetched item the current one: its claim counts as taken now
+    (the idle clock restarts), and a reservation the sweep released meanwhile is taken back if
+    the item still has room. None when it cannot be (the caller then shows /next in full)."""
+    queue = require_queue(session, user, queue_id)
+    item = session.get(QueueItem, item_id)
+    claim = session.scalar(select(QueueClaim).where(QueueClaim.item_id == item_id, QueueClaim.user_id == user.id)) \
+        if item is not None and item.queue_id == queue.id else None
+    if claim is None or claim.submitted_at is not None:
+        return None
+    live = _live_claims(session, queue, user)
+    if claim.released_at is not None:
+        if live:  # the user holds another item already: that one is current
+            return None
+        retaken = session.execute(
+            update(QueueItem).where(QueueItem.id == item_id, QueueItem.active_claims < queue.overlap)
+            .values(**_bump(queue, 1)).execution_options(synchronize_session=False))
+        if retaken.rowcount != 1:
+            return None
+        claim.released_at = None
+    elif live[0].id != claim.id:
+        return None
+    claim.claimed_at = utcnow()
+    session.flush()
+    return claim
 
 
 def require_claim(session: Session, *, queue_id: int, item_id: int, user: User) -> tuple[Queue, QueueItem, QueueClaim]:
@@ -317,7 +384,7 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
         # Released as idle: take the place back if it is still free.
         retaken = session.execute(
             update(QueueItem).where(QueueItem.id == item.id, QueueItem.active_claims < queue.overlap)
-            .values(active_claims=QueueItem.active_claims + 1).execution_options(synchronize_session=False))
+            .values(**_bump(queue, 1)).execution_options(synchronize_session=False))
         if retaken.rowcount != 1:
             raise Conflict("Your claim on this item expired and it went to other annotators.")
         claim.released_at = None

@@ -1,6 +1,16 @@
 """Every table, imported here so Alembic and create_all see them all."""
 from app.models.accounts import ROLES, TOKEN_SCOPES, ApiToken, Membership, User, UserSession
-from app.models.annotations import TARGET_KINDS, Annotation, Comparison, Queue, QueueAssignee, QueueClaim, QueueItem
+from app.models.annotations import (
+    TARGET_KINDS,
+    Annotation,
+    Comparison,
+    Queue,
+    QueueAssignee,
+    QueueClaim,
+    QueueItem,
+    QueueItemComment,
+    QueueItemTag,
+)
 from app.models.base import Label
 from app.models.documents import STOP_REASONS, Document, Version
 from app.models.events import Event
@@ -57,6 +67,8 @@ __all__ = [
     "QueueAssignee",
     "QueueClaim",
     "QueueItem",
+    "QueueItemComment",
+    "QueueItemTag",
     "Replay",
     "ReplayItem",
     "Run",

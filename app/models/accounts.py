@@ -20,6 +20,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_site_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The annotator's own workbench settings: key bindings, move on after a label
+    # (app/annotations/keys.py reads and validates them; None is all defaults).
+    annotator_settings: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = created_at_column()
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")

@@ -1,6 +1,18 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -77,6 +89,10 @@ class QueueItem(Base):
     __table_args__ = (
         CheckConstraint("(run_id IS NOT NULL) <> (document_id IS NOT NULL)", name="one_target"),
         Index("ix_queue_items_queue_id_position", "queue_id", "position"),
+        # "Next item" walks only the items with room left, in order, so a queue whose first
+        # thousands are done is not scanned (has_room is kept with active_claims < overlap).
+        Index("ix_queue_items_open", "queue_id", "position",
+              postgresql_where=text("has_room"), sqlite_where=text("has_room = 1")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,6 +103,8 @@ class QueueItem(Base):
     # Claims that are live or submitted; "next item" keeps this below the queue's overlap.
     active_claims: Mapped[int] = mapped_column(Integer, default=0)
     submitted_count: Mapped[int] = mapped_column(Integer, default=0)
+    # active_claims < the queue's overlap, kept by every UPDATE of active_claims (queues._bump).
+    has_room: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = created_at_column()
 
     queue: Mapped[Queue] = relationship(back_populates="items")
@@ -95,7 +113,17 @@ class QueueItem(Base):
 class QueueClaim(Base):
     """One annotator working on one item: claimed, then submitted or released (idle timeout)."""
     __tablename__ = "queue_claims"
-    __table_args__ = (UniqueConstraint("item_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "user_id"),
+        # Open claims are few (each annotator holds one, plus one prefetched): these keep the
+        # current-claim lookup and the idle sweep off the submitted history.
+        Index("ix_queue_claims_open_user", "user_id",
+              postgresql_where=text("submitted_at IS NULL AND released_at IS NULL"),
+              sqlite_where=text("submitted_at IS NULL AND released_at IS NULL")),
+        Index("ix_queue_claims_open_claimed_at", "claimed_at",
+              postgresql_where=text("submitted_at IS NULL AND released_at IS NULL"),
+              sqlite_where=text("submitted_at IS NULL AND released_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="RESTRICT"))
@@ -103,6 +131,33 @@ class QueueClaim(Base):
     claimed_at: Mapped[datetime] = created_at_column()
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class QueueItemTag(Base):
+    """A short tag on a queue item (shared by everyone who works the queue)."""
+    __tablename__ = "queue_item_tags"
+    __table_args__ = (UniqueConstraint("item_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="RESTRICT"))
+    tag: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class QueueItemComment(Base):
+    """One message of a queue item's comment thread."""
+    __tablename__ = "queue_item_comments"
+    __table_args__ = (Index("ix_queue_item_comments_item_id_id", "item_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="RESTRICT"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped["User"] = relationship()  # noqa: F821
 
 
 class Comparison(Base):

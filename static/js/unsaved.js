@@ -23,7 +23,10 @@
   // Capture phase: runs before the labelling keys of annotate.js move to another step.
   window.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
-    if (!["n", "p", "j", "k"].includes(e.key)) return;
+    // The person's own next/previous keys (annotate.js reads their bindings), else the defaults.
+    const own = window.emendAnnotatorKeys;
+    const moves = own ? own("next").concat(own("previous")) : ["n", "p", "j", "k"];
+    if (!moves.includes(e.key)) return;
     const step = document.querySelector(".label-form.current");
     if (!step || !dirty(step).length) return;
     if (window.confirm("The comment on this step is not saved. Save it before moving on?")) {
