@@ -1,12 +1,10 @@
 """JSON API of the annotator workbench (token scope `annotate`); the same services as the pages."""
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter
 
 from app.accounts.deps import DbSession, scoped
-from app.annotations import agreement, comparisons, queues, service
+from app.annotations import agreement, comparisons, corrections, queues, service
 from app.annotations.schemas import (
     AnnotationIn,
     AnnotationOut,
@@ -18,7 +16,8 @@ from app.annotations.schemas import (
     QueueAgreementOut,
     QueueItemOut,
 )
-from app.models import Document, QueueClaim, QueueItem, User
+from app.errors import NotFound
+from app.models import Document, QueueClaim, QueueItem, Stage, User
 
 router = APIRouter(prefix="/api/v1", tags=["annotations"])
 
@@ -64,9 +63,16 @@ def queue_agreement(queue_id: int, session: DbSession, user: User = scoped("anno
 
 @router.post("/stages/{stage_id}/correction", response_model=CorrectionOut, status_code=201)
 def correct_stage(stage_id: int, body: CorrectionIn, session: DbSession, user: User = scoped("annotate")):
-    """Replace a stage's parsed output and re-run the stages after it in a new child run."""
-    result = service.correct_stage(session, stage_id=stage_id, user=user,
-                                   parsed_output=json.dumps(body.parsed_output, ensure_ascii=False),
+    """Replace a stage's parsed output (as parsed_output, or as rows) and re-run the stages after
+    it in a new child run. Checked like the page's row editor: a refused correction answers 422
+    with every problem by row."""
+    value = body.parsed_output
+    if body.rows is not None:
+        stage = session.get(Stage, stage_id)
+        if stage is None:
+            raise NotFound("No such stage.")
+        value = {corrections.row_schema(stage.name).key: body.rows}
+    result = service.correct_stage(session, stage_id=stage_id, user=user, parsed_output=value,
                                    comment=body.comment)
     return CorrectionOut(annotation=AnnotationOut.model_validate(result.annotation), run_id=result.run.id,
                          parent_run_id=result.run.parent_run_id)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotations.service import require_run, require_version
+from app.documents import diffing
 from app.errors import Conflict, Invalid
 from app.events import service as events
 from app.models import Comparison, Edit, Run, User, Version
@@ -53,6 +54,53 @@ def revision(version: Version, run: Run, edits: list[Edit]) -> Revision:
     return Revision(run=run, text="".join(out), pieces=pieces, edits=applied)
 
 
+DIFF_CONTEXT = 160  # unchanged characters kept each side of a change
+DIFF_MAX_CHARS = 60_000  # characters shown at most; the rest is counted, not shown
+
+
+@dataclass
+class RevisionDiff:
+    """Revision A against revision B (app.documents.diffing: paragraph-anchored, near-linear),
+    long unchanged stretches cut to their ends so a long document stays a short page."""
+    ops: list[tuple[str, str, str]]  # (tag, a_text, b_text); tag "gap" marks left-out text
+    changes: int
+    insertions: int
+    deletions: int
+    not_shown: int  # changes beyond DIFF_MAX_CHARS
+
+
+def revision_diff(a_text: str, b_text: str) -> RevisionDiff:
+    diff = diffing.diff_texts(a_text, b_text, a_label="A", b_label="B")
+    ops: list[tuple[str, str, str]] = []
+    used = changes = not_shown = 0
+    last = len(diff.ops) - 1
+    for i, (tag, old, new) in enumerate(diff.ops):
+        if tag != "equal":
+            changes += 1
+            if used > DIFF_MAX_CHARS:
+                not_shown += 1
+                continue
+            ops.append((tag, old, new))
+            used += len(old) + len(new)
+            continue
+        if used > DIFF_MAX_CHARS:
+            continue
+        head = old[:DIFF_CONTEXT] if i > 0 else ""
+        tail = old[-DIFF_CONTEXT:] if i < last else ""
+        if len(old) <= len(head) + len(tail) + 20:
+            ops.append(("equal", old, old))
+            used += len(old)
+            continue
+        if head:
+            ops.append(("equal", head, head))
+        ops.append(("gap", old[len(head):len(old) - len(tail)], ""))
+        if tail:
+            ops.append(("equal", tail, tail))
+        used += len(head) + len(tail)
+    return RevisionDiff(ops=ops, changes=changes, insertions=diff.insertions, deletions=diff.deletions,
+                        not_shown=not_shown)
+
+
 @dataclass
 class CompareView:
     version: Version
@@ -60,6 +108,7 @@ class CompareView:
     a: Revision | None
     b: Revision | None
     mine: Comparison | None
+    diff: RevisionDiff | None = None
 
 
 def _pair(session: Session, user: User, version: Version, run_a_id: int, run_b_id: int) -> tuple[Run, Run]:
@@ -85,7 +134,8 @@ def compare_view(session: Session, *, version_id: int, user: User, run_a_id: int
         mine = session.scalar(select(Comparison).where(
             Comparison.user_id == user.id, Comparison.version_id == version.id,
             Comparison.run_a_id == run_a.id, Comparison.run_b_id == run_b.id).order_by(Comparison.id.desc()).limit(1))
-    return CompareView(version=version, runs=runs, a=a, b=b, mine=mine)
+    diff = revision_diff(a.text, b.text) if a is not None and b is not None else None
+    return CompareView(version=version, runs=runs, a=a, b=b, mine=mine, diff=diff)
 
 
 def make_comparison(session: Session, *, version_id: int, run_a_id: int, run_b_id: int, user: User,

@@ -6,15 +6,15 @@ import json
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
-from app.annotations import keys, notes
-from app.annotations import agreement, comparisons, queues, service
-from app.errors import Conflict, Forbidden, Invalid
-from app.models import QueueItem, Run
+from app.annotations import agreement, comparisons, corrections, keys, notes, queues, service
+from app.annotations import context as highlights
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import QueueItem, Run, Stage
 from app.web import is_htmx, render, templates
 
 router = APIRouter(include_in_schema=False)
@@ -47,8 +47,13 @@ def _label(value: str) -> int | None:
 
 def _trace_context(session, user, run_id: int, queue_item: QueueItem | None = None) -> dict:
     trace = service.run_trace(session, run_id=run_id, user=user)
+    editors = {}
+    if trace.can_annotate:
+        editors = {s.id: corrections.initial_state(s) for s in trace.stages
+                   if s.status == "succeeded" and s.name in corrections.LIST_KEYS}
     return {"trace": trace, "run": trace.run, "document": trace.document, "active": trace.run.status in ACTIVE,
             "stage_json": {s.id: service.stage_output_json(s) for s in trace.stages},
+            "editors": editors, "contexts": highlights.stage_contexts(trace),
             "queue_item_id": queue_item.id if queue_item else None, "keys": keys.effective(user)}
 
 
@@ -80,11 +85,66 @@ def save_label(request: Request, session: DbSession, user: CurrentUser,
         "qid": item_id, "stop": stop, "next_url": next, "others": [], "can_annotate": True, "saved": True})
 
 
+async def _editor_form(request: Request):
+    # A correction with many rows has more fields than Starlette's default limit (1,000).
+    return await request.form(max_fields=corrections.MAX_ROWS * 10, max_files=0)
+
+
+def _editor_state(stage: Stage, form) -> corrections.EditorState:
+    """The editor as submitted: rows (as typed) or the raw JSON, with the active tab. A plain
+    post with only parsed_output (the raw JSON) is the Advanced tab."""
+    mode = form.get("mode") or ("rows" if any(k.startswith("row-") for k in form) else "json")
+    if mode not in ("rows", "json"):
+        raise Invalid("The editor's tab is rows or json.")
+    rows = corrections.rows_from_form(stage.name, form) if mode == "rows" else []
+    return corrections.EditorState(stage_name=stage.name, rows=rows, json_text=str(form.get("parsed_output") or ""),
+                                   mode=mode, comment=str(form.get("comment") or ""), open=True)
+
+
+def _editor(request: Request, session, user, stage: Stage, state: corrections.EditorState, status_code: int = 200):
+    """The correction editor as it was submitted: the fragment for htmx, else the whole trace."""
+    if is_htmx(request):
+        return render(request, "annotations/_correction_rows.html",
+                      {"stage": stage, "editor": state}, status_code=status_code)
+    ctx = _trace_context(session, user, stage.run_id)
+    ctx["editors"][stage.id] = state
+    return render(request, "annotations/trace.html", ctx, status_code=status_code)
+
+
 @router.post("/stages/{stage_id}/correction")
 def correct_stage(request: Request, stage_id: int, session: DbSession, user: CurrentUser,
-                  parsed_output: Annotated[str, Form()], comment: Annotated[str, Form()] = ""):
-    result = service.correct_stage(session, stage_id=stage_id, user=user, parsed_output=parsed_output,
-                                   comment=comment)
+                  form=Depends(_editor_form)):
+    """The row editor's actions (add, remove, move a row, switch tabs: op) and its save; a
+    refused save answers the editor with every typed value and the problems beside their rows."""
+    stage = session.get(Stage, stage_id)
+    if stage is None:
+        raise NotFound("No such stage.")
+    service.require_run(session, user, stage.run_id, annotate=True)
+    state = _editor_state(stage, form)
+    op = str(form.get("op") or "")
+    if op:
+        try:
+            corrections.apply_op(state, op)
+        except Invalid as exc:
+            state.message = exc.message
+        return _editor(request, session, user, stage, state)
+    value = state.json_text if state.mode == "json" else corrections.value_from_rows(stage.name, state.rows)
+    try:
+        with session.begin_nested():  # a refused correction leaves nothing behind
+            result = service.correct_stage(session, stage_id=stage_id, user=user, parsed_output=value,
+                                           comment=state.comment)
+    except corrections.CorrectionInvalid as exc:
+        state.problems = exc.problems
+        state.message = exc.message
+        first = next(iter(sorted(exc.problems.rows.items())), None)
+        if state.mode == "rows" and first is not None:
+            state.focus = f"row-{first[0]}-{first[1][0][0] or corrections.row_schema(stage.name).fields[0].name}"
+        else:
+            state.focus = "message"
+        return _editor(request, session, user, stage, state, status_code=exc.status_code)
+    except (Invalid, Conflict) as exc:
+        state.message, state.focus = exc.message, "message"
+        return _editor(request, session, user, stage, state, status_code=exc.status_code)
     return _go(request, f"/runs/{result.run.id}/trace")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.bounds import MAX_ID, DbId
 
@@ -57,8 +57,19 @@ class NextItemOut(BaseModel):
 
 
 class CorrectionIn(BaseModel):
-    parsed_output: Any = Field(..., description="The stage's corrected parsed output (JSON value).")
+    parsed_output: Any = Field(None, description="The stage's corrected parsed output (JSON value), "
+                                                 "e.g. {\"critiques\": [...]}. Give this or rows.")
+    rows: list[dict[str, Any]] | None = Field(
+        None, max_length=5_000,
+        description="The corrected rows (critiques, edits or scores, one object per row with the fields "
+                    "of the stage's schema); the same as parsed_output {<list>: rows}.")
     comment: str = Field("", max_length=10_000)
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if (self.parsed_output is None) == (self.rows is None):
+            raise ValueError("Give either parsed_output or rows.")
+        return self
 
 
 class CorrectionOut(BaseModel):

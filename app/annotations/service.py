@@ -359,19 +359,28 @@ def version_steps(session: Session, *, version_id: int, user: User, stop_at_firs
 
 # --- correct and re-run -------------------------------------------------------------------
 
-def validate_stage_output(session: Session, stage: Stage, text: str, run: Run):
-    """The corrected parsed output, checked and normalised the way the pipeline stores it."""
-    from app.runs import service as runs  # another feature's service, imported when needed
+def stage_candidates(session: Session, stage: Stage, run: Run) -> int:
+    """How many candidate edits a verify stage scores (the propose stage's edits)."""
+    if stage.name != "verify":
+        return 0
+    propose = session.scalar(select(Stage).where(Stage.run_id == run.id, Stage.name == "propose"))
+    return len(((propose.parsed_output if propose else None) or {}).get("edits") or [])
 
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise Invalid(f"The correction is not valid JSON: {exc}.") from exc
-    candidates = 0
-    if stage.name == "verify":
-        propose = session.scalar(select(Stage).where(Stage.run_id == run.id, Stage.name == "propose"))
-        candidates = len(((propose.parsed_output if propose else None) or {}).get("edits") or [])
-    return value, runs.normalise_parsed_output(stage.name, value, text=run.version.text, candidates=candidates)
+
+def validate_stage_output(session: Session, stage: Stage, value, run: Run):
+    """The corrected parsed output (a JSON value, or JSON text), checked against the stage's
+    schema and the version's text (app.annotations.corrections.check, the one path for rows and
+    raw JSON alike) and normalised the way the pipeline stores it."""
+    from app.annotations import corrections
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise Invalid(f"The correction is not valid JSON: {exc}.") from exc
+    normalised = corrections.check(stage.name, value, text=run.version.text,
+                                   candidates=stage_candidates(session, stage, run))
+    return value, normalised
 
 
 @dataclass
@@ -380,11 +389,12 @@ class Correction:
     run: Run
 
 
-def correct_stage(session: Session, *, stage_id: int, user: User, parsed_output: str, comment: str = "") -> Correction:
+def correct_stage(session: Session, *, stage_id: int, user: User, parsed_output, comment: str = "") -> Correction:
     """Replace a stage's parsed output and re-run the stages after it in a new child run.
 
-    The correction is saved as the user's annotation on the stage (label −1 unless they gave
-    one, correction = the JSON), then app.runs.service.rerun_from makes the child run."""
+    parsed_output is JSON text or an already parsed value (the row editor's). The correction is
+    saved as the user's annotation on the stage (label −1 unless they gave one, correction = the
+    JSON), then app.runs.service.rerun_from makes the child run."""
     from app.runs import service as runs  # another feature's service, imported when needed
 
     stage = session.get(Stage, stage_id)
@@ -393,7 +403,8 @@ def correct_stage(session: Session, *, stage_id: int, user: User, parsed_output:
     run, _role = require_run(session, user, stage.run_id, annotate=True)
     if stage.status != "succeeded":
         raise Invalid("Only a stage that succeeded can be corrected.")
-    if len(parsed_output) > MAX_CORRECTION_CHARS:
+    size = len(parsed_output) if isinstance(parsed_output, str) else len(json.dumps(parsed_output, ensure_ascii=False))
+    if size > MAX_CORRECTION_CHARS:
         raise Invalid(f"A correction has at most {MAX_CORRECTION_CHARS:,} characters.")
     value, normalised = validate_stage_output(session, stage, parsed_output, run)
     if normalised == stage.parsed_output:

@@ -87,6 +87,7 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     assert text["status"] == "succeeded"
     fixed = {"critiques": [{"segment": "", "category": "spelling", "severity": "high",
                             "text": "Several words are misspelt."}]}
+    critique.get_by_role("tab", name="Advanced (JSON)").click()  # the raw JSON, beside the row editor
     critique.locator("textarea[name=parsed_output]").fill(json.dumps(fixed))
     critique.get_by_role("button", name="Save correction and re-run").click()
     page.wait_for_url(re.compile(r"/runs/\d+/trace$"))
