@@ -3,20 +3,24 @@ item, agreement with the others (Cohen's κ, Krippendorff's α), share of labels
 seeing the others (blind queues) — and per model, acceptance over time.
 
 Time on an item runs from its claim (event queue.item_claimed) to its submission (event
-queue.item_submitted); both are read with the events' (kind, created_at) index, never a scan of
-the whole log. Items per hour divide the items done by the hours so spent.
+queue.item_submitted): read from metric_item_times (one row per item and annotator, kept by a
+trigger on events: app/metrics/rollups.py), never from the log itself. Items per hour divide the
+items done by the hours so spent. Acceptance per model and week sums the decisions-per-day rollup.
 """
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.accounts import access
-from app.models import Annotation, Edit, Event, Queue, QueueClaim, QueueItem, Run, User
+from app.metrics.service import decision_days
+from app.models import Annotation, Queue, QueueClaim, QueueItem, User
+from app.models.metrics import MetricItemTime
 
 
 @dataclass
@@ -84,29 +88,28 @@ class Dashboards:
         }
 
 
-def _week(session: Session, column):
-    """The Monday that starts a timestamp's week (UTC), as SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.date_trunc("week", column))
-    return func.date(column, "weekday 0", "-6 days")
-
-
 def _as_day(value) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+def _monday(day) -> date:
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    return day - timedelta(days=day.weekday())
+
+
 def model_acceptance(session: Session, project_id: int) -> dict[str, list[tuple[str, float | None, int]]]:
-    """People's decisions per model and week: the share accepted as proposed (modified is not)."""
-    week = _week(session, Edit.decided_at)
-    rows = session.execute(
-        select(Run.model, week, func.count(), func.sum(case((Edit.status == "accepted", 1), else_=0)))
-        .select_from(Edit).join(Run, Run.id == Edit.run_id)
-        .where(Run.project_id == project_id, Edit.decision_source == "human",
-               Edit.status.in_(("accepted", "modified", "rejected")))
-        .group_by(Run.model, week).order_by(Run.model, week)).all()
+    """People's decisions per model and week (from Monday, UTC): the share accepted as proposed
+    (modified is not)."""
+    weeks: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+    for _p, day, model, status, n in decision_days(session, project_id):
+        if status in ("accepted", "modified", "rejected"):
+            counts = weeks[(model, _monday(day))]
+            counts[0] += n
+            counts[1] += n if status == "accepted" else 0
     out: dict[str, list] = defaultdict(list)
-    for model, wk, decided, accepted in rows:
-        out[model].append((_as_day(wk), (accepted or 0) / decided if decided else None, decided))
+    for (model, wk), (decided, accepted) in sorted(weeks.items()):
+        out[model].append((_as_day(wk), accepted / decided if decided else None, decided))
     return dict(out)
 
 
@@ -117,40 +120,47 @@ def _seconds(session: Session, later, earlier):
 
 
 def _item_times(session: Session, project_id: int):
-    """Per claimed and submitted item: (user, queue, seconds from claim to submission), as a
-    subquery over the claim and submit events."""
-    claimed = func.min(case((Event.kind == "queue.item_claimed", Event.created_at)))
-    submitted = func.max(case((Event.kind == "queue.item_submitted", Event.created_at)))
-    per_item = (select(Event.actor_id.label("user_id"), QueueItem.queue_id.label("queue_id"),
-                       claimed.label("claimed"), submitted.label("submitted"))
-                .join(QueueItem, QueueItem.id == Event.subject_id)
-                .where(Event.kind.in_(("queue.item_claimed", "queue.item_submitted")),
-                       Event.subject_kind == "queue_item", Event.project_id == project_id,
-                       Event.actor_id.is_not(None))
-                .group_by(Event.actor_id, QueueItem.queue_id, Event.subject_id).subquery())
-    return (select(per_item.c.user_id, per_item.c.queue_id,
-                   _seconds(session, per_item.c.submitted, per_item.c.claimed).label("seconds"))
-            .where(per_item.c.submitted.is_not(None)).subquery())
+    """Per claimed and submitted item: (user, queue, seconds from claim to submission)."""
+    t = MetricItemTime
+    return (select(t.user_id.label("user_id"), t.queue_id.label("queue_id"),
+                   _seconds(session, t.submitted_at, t.claimed_at).label("seconds"))
+            .where(t.project_id == project_id, t.submitted_at.is_not(None)).subquery())
 
 
-def _time_stats(session: Session, project_id: int, *keys: str) -> dict[tuple, tuple[int, float, float | None]]:
-    """(items done, seconds spent, median seconds) grouped by the named keys (user_id, queue_id).
-    PostgreSQL takes the median in SQL; SQLite (small data) in Python."""
+GROUPINGS = (("user_id", "queue_id"), ("queue_id",), ("user_id",))
+
+
+def _time_stats(session: Session, project_id: int) -> dict[tuple[str, ...], dict[tuple, tuple[int, float, float | None]]]:
+    """Per grouping of GROUPINGS: (items done, seconds spent, median seconds) by its keys. One
+    pass over the item times: PostgreSQL with GROUPING SETS (median in SQL), SQLite in Python."""
     t = _item_times(session, project_id)
-    cols = [t.c[k] for k in keys]
     seconds = case((t.c.seconds >= 0, t.c.seconds))
+    out: dict[tuple[str, ...], dict] = {g: {} for g in GROUPINGS}
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(select(*cols, func.count(), func.coalesce(func.sum(seconds), 0),
-                                      func.percentile_cont(0.5).within_group(seconds.asc()))
-                               .group_by(*cols)).all()
-        return {tuple(r[:len(keys)]): (r[-3], float(r[-2]), None if r[-1] is None else float(r[-1])) for r in rows}
-    out: dict[tuple, list] = defaultdict(list)
-    done: dict[tuple, int] = defaultdict(int)
-    for *key, sec in session.execute(select(*cols, t.c.seconds)):
-        done[tuple(key)] += 1
-        if sec is not None and sec >= 0:
-            out[tuple(key)].append(float(sec))
-    return {k: (n, sum(out[k]), statistics.median(out[k]) if out[k] else None) for k, n in done.items()}
+        user, queue = t.c.user_id, t.c.queue_id
+        sets = func.grouping_sets(tuple_(user, queue), tuple_(queue), tuple_(user))
+        rows = session.execute(select(func.grouping(user, queue), user, queue, func.count(),
+                                      func.coalesce(func.sum(seconds), 0),
+                                      func.percentile_cont(0.5).within_group(seconds.asc())).group_by(sets)).all()
+        for which, uid, qid, done, spent, median in rows:  # grouping(): a bit set per key left out
+            grouping = {0: GROUPINGS[0], 2: GROUPINGS[1], 1: GROUPINGS[2]}[which]
+            key = {"user_id": uid, "queue_id": qid}
+            out[grouping][tuple(key[k] for k in grouping)] = (done, float(spent),
+                                                              None if median is None else float(median))
+        return out
+    samples: dict[tuple, dict[tuple, list]] = {g: defaultdict(list) for g in GROUPINGS}
+    done: dict[tuple, dict[tuple, int]] = {g: defaultdict(int) for g in GROUPINGS}
+    for uid, qid, sec in session.execute(select(t.c.user_id, t.c.queue_id, t.c.seconds)):
+        key = {"user_id": uid, "queue_id": qid}
+        for g in GROUPINGS:
+            k = tuple(key[c] for c in g)
+            done[g][k] += 1
+            if sec is not None and sec >= 0:
+                samples[g][k].append(float(sec))
+    for g in GROUPINGS:
+        out[g] = {k: (n, sum(samples[g][k]), statistics.median(samples[g][k]) if samples[g][k] else None)
+                  for k, n in done[g].items()}
+    return out
 
 
 # --- agreement in SQL: pair counts per queue, then κ and α from them ------------------------
@@ -161,21 +171,26 @@ LABELS = (-1, 0, 1)
 def _pair_counts(session: Session, project_id: int):
     """Rows (queue, coder a, coder b, coders of the unit, label a, label b, count) over every
     ordered pair of different annotators who labelled the same step of a queue's item."""
-    unit = (QueueItem.queue_id, Annotation.target_kind, Annotation.target_id, Annotation.step)
+    # One CTE of the labels (materialized: read once), the coders per unit by hash aggregate and
+    # hash joins throughout; a window count over the unit sorted every label by its text key.
     labels = (select(QueueItem.queue_id.label("queue_id"), Annotation.user_id.label("user_id"),
                      Annotation.target_kind.label("kind"), Annotation.target_id.label("tid"),
-                     Annotation.step.label("step"), Annotation.label.label("label"),
-                     func.count().over(partition_by=unit).label("m"))
+                     Annotation.step.label("step"), Annotation.label.label("label"))
               .join(QueueItem, QueueItem.id == Annotation.queue_item_id)
               .join(Queue, Queue.id == QueueItem.queue_id)
               .where(Queue.project_id == project_id, Annotation.label.is_not(None), Annotation.source == "human")
-              .subquery())
+              .cte("labels").prefix_with("MATERIALIZED", dialect="postgresql"))
+    unit = (labels.c.queue_id, labels.c.kind, labels.c.tid, labels.c.step)
+    units = select(*unit, func.count().label("m")).group_by(*unit).having(func.count() > 1).cte("units")
     a, b = labels.alias("a"), labels.alias("b")
+
+    def same(x, y):
+        return (x.c.queue_id == y.c.queue_id) & (x.c.kind == y.c.kind) & (x.c.tid == y.c.tid) & (x.c.step == y.c.step)
+
     return session.execute(
-        select(a.c.queue_id, a.c.user_id, b.c.user_id, a.c.m, a.c.label, b.c.label, func.count())
-        .join(b, (a.c.queue_id == b.c.queue_id) & (a.c.kind == b.c.kind) & (a.c.tid == b.c.tid)
-              & (a.c.step == b.c.step) & (a.c.user_id != b.c.user_id))
-        .group_by(a.c.queue_id, a.c.user_id, b.c.user_id, a.c.m, a.c.label, b.c.label)).all()
+        select(a.c.queue_id, a.c.user_id, b.c.user_id, units.c.m, a.c.label, b.c.label, func.count())
+        .select_from(a).join(units, same(a, units)).join(b, same(a, b) & (a.c.user_id != b.c.user_id))
+        .group_by(a.c.queue_id, a.c.user_id, b.c.user_id, units.c.m, a.c.label, b.c.label)).all()
 
 
 def kappa_from_confusion(confusion: dict[tuple[int, int], int]) -> float | None:
@@ -231,13 +246,14 @@ def project_dashboards(session: Session, *, user: User, project_id: int) -> Dash
     def works(uid: int, qid: int):
         return boards[qid].total, boards[qid].annotators[uid], overall[uid]
 
-    for (uid, qid), (done, spent, median) in _time_stats(session, project.id, "user_id", "queue_id").items():
+    stats = _time_stats(session, project.id)
+    for (uid, qid), (done, spent, median) in stats[("user_id", "queue_id")].items():
         if qid in boards:
             boards[qid].annotators[uid].set_times(done, spent, median)
-    for (qid,), (done, spent, median) in _time_stats(session, project.id, "queue_id").items():
+    for (qid,), (done, spent, median) in stats[("queue_id",)].items():
         if qid in boards:
             boards[qid].total.set_times(done, spent, median)
-    for (uid,), (done, spent, median) in _time_stats(session, project.id, "user_id").items():
+    for (uid,), (done, spent, median) in stats[("user_id",)].items():
         overall[uid].set_times(done, spent, median)
 
     # Labels given in the queues, and those saved again after their author submitted the item

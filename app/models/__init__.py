@@ -16,6 +16,7 @@ from app.models.documents import STOP_REASONS, Document, Version
 from app.models.events import Event
 from app.models.exports import EXPORT_FORMATS, Export
 from app.models.imports import Import, ImportRecord
+from app.models.metrics import MetricDecisionDay, MetricEditCount, MetricItemTime  # noqa: F401  (rollups)
 from app.models.projects import SEGMENT_UNITS, Project
 from app.models.replays import Replay, ReplayItem, Variant
 from app.models.runs import (
