@@ -41,6 +41,7 @@
       const now = work();
       if (!got || !got.item || !now || now.dataset.item !== after) return;
       kept = { queue: queue, after: after, item: got.item, html: got.html };
+      now.dataset.prefetched = got.item; // the next item is ready (also what a test waits for)
     }).catch(function () {
       asked = null; // a network blip: try again at the next chance
     });

@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from app.demo import DEMO_PROJECT, DEMO_TITLE
 
@@ -69,9 +70,11 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     page.keyboard.press("n")  # the run as a whole becomes current
     page.keyboard.press("1")
     expect_label(steps.nth(0), "+1")
-    page.keyboard.press("n")  # stage 1: critique
+    expect_current(steps.nth(1))  # labelling moved on to stage 1: critique
     page.keyboard.press("3")
     expect_label(steps.nth(1), "−1")
+    expect_current(steps.nth(2))
+    page.keyboard.press("p")  # back to the critique stage to comment on it
     page.keyboard.press("c")
     page.keyboard.type("The critique misses the spelling errors.")
     steps.nth(1).get_by_role("button", name="Save comment").click()
@@ -108,3 +111,8 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
 
 def expect_label(step, text: str) -> None:
     step.locator(".current-label").filter(has_text=text).wait_for()
+
+
+def expect_current(step) -> None:
+    """The step is the current one (labelling a step moves on to the next: the default setting)."""
+    expect(step).to_have_class(re.compile(r"\bcurrent\b"))

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app.demo import DEMO_PROJECT, DEMO_TITLE
-from tests.browser.test_annotator import _csrf, _sign_in
+from tests.browser.test_annotator import _csrf, _sign_in, expect_current
 
 pytestmark = pytest.mark.browser
 
@@ -97,8 +97,8 @@ def test_annotator_labels_a_queue_item_on_the_trace_and_submits_it(page):
     page.keyboard.press("n")
     page.keyboard.press("1")
     steps.nth(0).locator(".current-label").filter(has_text="+1").wait_for()
+    expect_current(steps.nth(1))  # labelling moved on to the next step
     # A comment typed but not saved: leaving asks first; dismissing keeps the page and the text.
-    page.keyboard.press("n")
     page.keyboard.press("c")
     page.keyboard.type("Not saved yet")
     page.keyboard.press("Escape")
