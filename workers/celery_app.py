@@ -48,6 +48,8 @@ def make_celery() -> Celery:
             "expire-exports": {"task": "maintenance.expire_exports", "schedule": 10 * settings.sweep_seconds},
             "sweep-stale-runs": {"task": "maintenance.sweep_stale_runs",
                                  "schedule": max(1.0, min(settings.sweep_seconds, settings.run_stale_seconds / 2))},
+            # PostgreSQL: the metrics rollups' deltas into their counts (app/metrics/rollups.py).
+            "fold-metric-rollups": {"task": "maintenance.fold_metric_rollups", "schedule": settings.sweep_seconds},
         },
     )
     return app

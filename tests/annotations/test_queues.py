@@ -117,7 +117,8 @@ def test_beat_schedules_registered_sweeps():
     from workers.celery_app import celery_app
 
     scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
-    assert scheduled == {"maintenance.release_idle_claims", "maintenance.expire_exports", "maintenance.sweep_stale_runs"}
+    assert scheduled == {"maintenance.release_idle_claims", "maintenance.expire_exports", "maintenance.sweep_stale_runs",
+                         "maintenance.fold_metric_rollups"}
     assert scheduled <= set(celery_app.tasks)
 
 

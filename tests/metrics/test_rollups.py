@@ -241,3 +241,56 @@ def test_decisions_over_time_are_whole_utc_days(db, project, member):
     series = service.project_metrics(db, user=writer, project_id=project.id).decisions_over_time
     assert series == sorted([(now.date().isoformat(), {"rejected": 1}),
                              ((now - timedelta(days=3)).date().isoformat(), {"rejected": 1})])
+
+
+@pytest.mark.postgres
+def test_a_run_changing_status_while_edits_are_written_keeps_the_rollup_exact(committed_pg_engine):
+    """Two real transactions: edits inserted for a run while another changes the run's status.
+    The edit statement holds the run FOR SHARE, so the status change waits for it and then re-keys
+    the new edits too; afterwards the beat task folds the deltas and the counts equal the rows."""
+    import threading
+    import time
+
+    from sqlalchemy.orm import Session
+
+    from app.accounts import service as accounts
+    from app.db import set_engine
+    from tests.conftest import PASSWORD
+    from tests.edits.factories import make_run
+    from workers.tasks import fold_metric_rollups
+
+    engine = committed_pg_engine
+    set_engine(engine)  # the task's own session
+    with Session(engine, expire_on_commit=False) as s:
+        admin = accounts.create_user(s, email="rollup-admin@example.com", password=PASSWORD, is_site_admin=True)
+        project = accounts.create_project(s, name="Rollups", actor=admin)
+        doc = make_document(s, admin, project, text=TEXT)
+        run = make_run(s, doc, [("Sentence 1", "Line 1")], status="running", user=admin)
+        s.commit()
+    writer = Session(engine)
+    writer.execute(insert(Edit), [{"run_id": run.id, "version_id": run.version_id, "start": i, "end": i + 4,
+                                   "original": TEXT[i:i + 4], "replacement": "z"} for i in range(0, 200, 10)])
+    done: list = []
+
+    def finish_run() -> None:
+        with Session(engine) as s:
+            s.execute(update(Run).where(Run.id == run.id).values(status="succeeded"))
+            s.commit()
+        done.append(True)
+
+    status_change = threading.Thread(target=finish_run)
+    status_change.start()
+    time.sleep(0.5)
+    assert not done  # waits for the edits' transaction
+    writer.commit()
+    writer.close()
+    status_change.join(10)
+    assert done
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(MetricEditDelta)) > 0
+    assert fold_metric_rollups() > 0
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(MetricEditDelta)) == 0
+        counts, _days = service.from_rows(s, project.id)
+        assert _norm(service.edit_counts(s, project.id)) == _norm(counts)
+        assert sum(r[-1] for r in counts if r[6] == "succeeded") == 21 == sum(r[-1] for r in counts)
