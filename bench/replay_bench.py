@@ -45,6 +45,16 @@ def write_log(path: Path, versions: int) -> None:
             ))
 
 
+def _peak(timings: list[tuple[float, float]]) -> int:
+    """The most requests the model held at once."""
+    edges = sorted([(a, 1) for a, _ in timings] + [(b, -1) for _, b in timings])
+    peak = now = 0
+    for _t, step in edges:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--versions", type=int, default=1000)
@@ -102,6 +112,20 @@ def main() -> int:
                              gateway.ModelSettings(model="openai/fake-model", api_base=model.base_url, cache=False),
                              json_schema={"type": "object"})
             model.timings.clear()
+            # The job's own thread between calls: loading versions and storing results (serial work).
+            serial = {"inputs": 0.0, "store": 0.0}
+
+            def timed(name, fn):
+                def wrapper(*a, **k):
+                    t = time.monotonic()
+                    try:
+                        return fn(*a, **k)
+                    finally:
+                        serial[name] += time.monotonic() - t
+                return wrapper
+
+            replays._inputs = timed("inputs", replays._inputs)
+            replays._store = timed("store", replays._store)
             started = time.monotonic()
             done = replays.run_replay(replay_id, session_factory=SessionLocal)
             ended = time.monotonic()
@@ -121,6 +145,9 @@ def main() -> int:
               # Before the first request (loading the slice) and after the last answer (scoring).
               "before_first_call_seconds": round(min(a for a, _ in timings) - started, 2) if timings else None,
               "after_last_answer_seconds": round(ended - max(b for _, b in timings), 2) if timings else None,
+              "job_thread_loading_seconds": round(serial["inputs"], 2),
+              "job_thread_storing_seconds": round(serial["store"], 2),
+              "peak_in_flight": _peak(timings),
               "match_rate": (done.results or {}).get("overall", {}).get("match_rate")}
     print(json.dumps(result, indent=2))
     ok = done.status == "succeeded" and not done.versions_failed and result["wall_over_ideal"] <= 1.3

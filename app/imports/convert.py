@@ -8,8 +8,11 @@ version its decisions made (and the others after all versions), the feedback, th
 followed by its decision (the edit's final state: the exposure file carries it). Runs are read
 from the `run.*` events (model, version, status, times, dropped repeats; the end time from the
 exposure file when the run has edits) and the feedback text
-from `feedback.given`. Memory grows with the number of runs, not with edits or events.
-Not carried: runs still queued or running (no final event), step labels, comments history.
+from `feedback.given`. Labels come last: each annotation's final state from its latest
+`annotation.saved` event — step labels of a version's segments (`target: segment`, by step index)
+and labels of edits. Memory grows with the number of runs and annotations, not with edits or
+events. Not carried: runs still queued or running (no final event), labels of critiques (the
+import format has no critiques), the history of a label or comment (only its final state).
 """
 from __future__ import annotations
 
@@ -44,9 +47,17 @@ def convert(directory: str | Path) -> Iterator[dict]:
     directory = Path(directory)
     runs: dict[int, dict] = {}
     feedback: list[dict] = []
+    labels: dict[int, dict] = {}  # annotation id → its latest saved state
     for event in _rows(directory, "data"):
         kind, run_id = event["kind"], event.get("run_id")
         data = json.loads(event["data"]) if isinstance(event.get("data"), str) else (event.get("data") or {})
+        if kind == "annotation.saved" and data.get("target_kind") in ("segment", "edit"):
+            after = data.get("after") or {}
+            labels[event["subject_id"]] = {
+                "target": data["target_kind"], "target_id": data.get("target_id"), "step": data.get("step") or 0,
+                "label": after.get("label"), "comment": after.get("comment") or "",
+                "source": after.get("source") or event.get("source") or "human",
+                "person": _person(event.get("actor_id")), "at": event["created_at"]}
         if kind == "feedback.given":
             feedback.append({"document": event["document_id"], "text": data.get("text") or "",
                              "person": _person(event.get("actor_id")), "at": event["created_at"],
@@ -80,7 +91,11 @@ def convert(directory: str | Path) -> Iterator[dict]:
 
     emitted: set[int] = set()
     documents: set[int] = set()
+    versions: set[int] = set()
+    labelled_edits = {a["target_id"] for a in labels.values() if a["target"] == "edit"}
+    edits_out: set[int] = set()  # only the labelled ones: the set stays as small as the labels
     for v in _rows(directory, "versions"):
+        versions.add(v["version_id"])
         if v["document_id"] not in documents:
             documents.add(v["document_id"])
             yield {"type": "document", "id": f"document-{v['document_id']}", "title": v.get("title") or "",
@@ -110,6 +125,8 @@ def convert(directory: str | Path) -> Iterator[dict]:
     for e in _rows(directory, "exposure"):
         if e["run_id"] not in emitted:
             continue
+        if e["edit_id"] in labelled_edits:
+            edits_out.add(e["edit_id"])
         yield {"type": "edit", "id": f"edit-{e['edit_id']}", "version": f"version-{e['version_id']}",
                "run": f"run-{e['run_id']}", "start": e["start"], "end": e["end"], "original": e["original"],
                "replacement": e["replacement"], "intent": e.get("intent") or "other",
@@ -120,6 +137,17 @@ def convert(directory: str | Path) -> Iterator[dict]:
                    "decision": e["status"], "replacement": e.get("decided_replacement"),
                    "person": _person(e.get("person_id")), "at": e.get("decided_at"),
                    "source": e["decision_source"], "confidence": e.get("predicted_confidence")}
+    for annotation_id in sorted(labels):
+        a = labels[annotation_id]
+        if a["target"] == "segment" and a["target_id"] in versions:
+            target = {"version": f"version-{a['target_id']}", "step": a["step"]}
+        elif a["target"] == "edit" and a["target_id"] in edits_out:
+            target = {"edit": f"edit-{a['target_id']}"}
+        else:
+            continue  # its version or edit is not in the export
+        yield {"type": "label", "id": f"label-{annotation_id}", "target": a["target"], "label": a["label"],
+               "person": a["person"] or "unknown", **target, "comment": a["comment"], "source": a["source"],
+               "at": a["at"]}
 
 
 def convert_to_file(directory: str | Path, out: str | Path) -> int:
@@ -127,6 +155,8 @@ def convert_to_file(directory: str | Path, out: str | Path) -> int:
     n = 0
     with open(out, "w", encoding="utf-8") as fh:
         for record in convert(directory):
-            fh.write(json.dumps({k: v for k, v in record.items() if v is not None}, ensure_ascii=False) + "\n")
+            # Absent means null in the format, but a label must be given even when it is null (cleared).
+            kept = {k: v for k, v in record.items() if v is not None or (k == "label" and record["type"] == "label")}
+            fh.write(json.dumps(kept, ensure_ascii=False) + "\n")
             n += 1
     return n

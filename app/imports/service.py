@@ -11,13 +11,16 @@ A record may only refer to records on earlier lines (or imported before). Every 
 recorded as the usual event with `data.imported = true` and the import's id, dated at the
 time the log gives.
 
-Within a batch, pass A imports documents, versions, runs and edits in line order (edits in
-one executemany), pass B the decisions, feedback and labels (which nothing refers to), so a
-batch of 100,000 decisions costs a few statements per 500 lines, not three per line.
+Within a batch, pass A reads documents, versions, runs and edits in line order with their ids
+reserved up front (`_reserve_ids`), so nothing waits on an insert's answer, and inserts them at its
+end a table at a time; pass B the decisions, feedback and labels (which nothing refers to). Rows go
+in by COPY on PostgreSQL (`insert_rows`), decisions by one UPDATE … FROM unnest per batch
+(`bulk_update`): a batch of 1,000 lines is a dozen statements, not several per line.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -27,7 +30,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import JSON, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +46,7 @@ from app.models import (
     Annotation,
     Document,
     Edit,
+    Event,
     Feedback,
     Import,
     ImportRecord,
@@ -69,10 +73,6 @@ _KNOWN = (select(ImportRecord.external_id, ImportRecord.local_id)
                  ImportRecord.external_id.in_(bindparam("exts", expanding=True))))
 
 
-_INSERT_DOCUMENT = insert(Document.__table__).returning(Document.__table__.c.id)
-_INSERT_VERSION = insert(Version.__table__).returning(Version.__table__.c.id)
-_INSERT_RUN = insert(Run.__table__).returning(Run.__table__.c.id)
-_INSERT_EDITS = insert(Edit.__table__).returning(Edit.__table__.c.id, sort_by_parameter_order=True)
 
 
 class LineError(Exception):
@@ -183,6 +183,43 @@ class Importer:
         self.next_number: _Lru = _Lru(CACHE_SIZE)  # document id → next version number
         self.fresh_versions: _Lru = _Lru(CACHE_SIZE)  # versions this job made
         self.counts: dict[str, int] = dict(job.counts or {})
+        self.segment_unit: str | None = None
+        self._begin_batch()
+
+    def _begin_batch(self) -> None:
+        """Rows of pass A, inserted together at its end (ids reserved up front, so nothing waits on an
+        insert's answer), and the links set once both sides exist."""
+        self.rows: dict[tuple[int, str], list[dict]] = {}  # (wave, table) → rows, in line order
+        self.wave: dict[tuple[str, int], int] = {}  # (table, id) → wave, for the rows not inserted yet
+        self.links: dict[str, list[dict]] = {"runs": [], "documents": []}
+        self.unsaved_versions: dict[int, tuple[str, int, int]] = {}
+        self.unsaved_runs: dict[int, tuple[int, int]] = {}
+        self.free_ids: dict[str, list[int]] = {"documents": [], "versions": [], "runs": []}
+        self.want_ids: dict[str, int] = {}
+        self.last_id: dict[str, int] = getattr(self, "last_id", {})
+
+    def _new_id(self, table: str) -> int:
+        pool = self.free_ids[table]
+        if not pool:
+            pool.extend(reversed(_reserve_ids(self.session, table, max(16, self.want_ids.get(table, 0)),
+                                              self.last_id)))
+        return pool.pop()
+
+    def _add_row(self, table: str, wave: int, row: dict) -> None:
+        self.rows.setdefault((wave, table), []).append(row)
+        self.wave[(table, row["id"])] = wave
+
+    def _insert_pass_a(self) -> None:
+        """The rows of pass A in as few statements as their references allow: documents, then wave by
+        wave the versions and then the runs (a run reads a version; a version made by a run of this
+        batch is in the wave after it; a version's parent is in its wave or an earlier one, before it
+        in line order). A run's applied version and a document's current version are set after."""
+        order = {"documents": 0, "versions": 1, "runs": 2}
+        models = {"documents": Document, "versions": Version, "runs": Run}
+        for wave, table in sorted(self.rows, key=lambda k: (k[1] != "documents", k[0], order[k[1]])):
+            self.session.execute(insert(models[table].__table__), self.rows[(wave, table)])
+        for table in ("runs", "documents"):
+            bulk_update(self.session, models[table].__table__, self.links[table])
 
     def reset_caches(self) -> None:
         for cache in (self.ids, self.versions, self.runs, self.edits, self.people, self.next_number,
@@ -222,7 +259,7 @@ class Importer:
         return local
 
     def version_info(self, version_id: int) -> tuple[str, int, int]:
-        info = self.versions.take(version_id)
+        info = self.unsaved_versions.get(version_id) or self.versions.take(version_id)
         if info is None:
             row = self.session.execute(select(Version.text, Version.document_id, Version.depth)
                                        .where(Version.id == version_id)).one()
@@ -231,7 +268,7 @@ class Importer:
         return info
 
     def run_info(self, run_id: int) -> tuple[int, int]:
-        info = self.runs.take(run_id)
+        info = self.unsaved_runs.get(run_id) or self.runs.take(run_id)
         if info is None:
             row = self.session.execute(select(Run.version_id, Run.document_id).where(Run.id == run_id)).one()
             info = (row[0], row[1])
@@ -297,9 +334,10 @@ class Importer:
         owner = self.person(r.owner)
         when = r.created_at or utcnow()
         title = r.title or "Imported document"
-        document_id = self.session.execute(_INSERT_DOCUMENT, {
-            "project_id": self.project_id, "owner_id": owner, "title": title, "stop_reason": r.stop_reason,
-            "auto_repeat": False, "created_at": when, "updated_at": when}).scalar_one()
+        document_id = self._new_id("documents")
+        self._add_row("documents", 0, {
+            "id": document_id, "project_id": self.project_id, "owner_id": owner, "title": title,
+            "stop_reason": r.stop_reason, "auto_repeat": False, "created_at": when, "updated_at": when})
         self._remember("document", r.id, document_id, records)
         self.next_number.put(document_id, 1)
         evs.append(self._event("document.created", when=when, actor_id=owner, subject_kind="document",
@@ -320,16 +358,21 @@ class Importer:
                                           .where(Version.document_id == document_id)) or 0) + 1
         author = self.person(r.person) if r.person else None
         when = r.created_at or utcnow()
-        version_id = self.session.execute(_INSERT_VERSION, {
-            "document_id": document_id, "number": number, "depth": r.depth, "parent_id": parent_id,
+        version_id = self._new_id("versions")
+        # Versions cannot be updated: one made by a run of this batch goes in after that run.
+        wave = max(self.wave.get(("versions", parent_id), 0),
+                   self.wave[("runs", run_id)] + 1 if ("runs", run_id) in self.wave else 0)
+        self._add_row("versions", wave, {
+            "id": version_id, "document_id": document_id, "number": number, "depth": r.depth, "parent_id": parent_id,
             "source_run_id": run_id, "text": r.text, "text_sha256": hashlib.sha256(r.text.encode()).hexdigest(),
-            "created_by_id": author, "created_at": when}).scalar_one()
+            "created_by_id": author, "created_at": when})
         self.next_number.put(document_id, number + 1)
         self.versions.put(version_id, (r.text, document_id, r.depth))
+        self.unsaved_versions[version_id] = (r.text, document_id, r.depth)
         self.fresh_versions.put(version_id, True)
         current[document_id] = version_id
         if run_id is not None:
-            self.session.execute(update(Run).where(Run.id == run_id).values(applied_version_id=version_id))
+            self.links["runs"].append({"id": run_id, "applied_version_id": version_id})
         self._remember("version", r.id, version_id, records)
         evs.append(self._event("version.applied" if run_id else "version.created", when=when, actor_id=author,
                                subject_kind="version", subject_id=version_id, document_id=document_id,
@@ -344,12 +387,14 @@ class Importer:
         params = {"imported": True, "import_id": self.job.id}
         if propensity is not None:
             params["propensity"] = propensity
-        run_id = self.session.execute(_INSERT_RUN, {
-            "project_id": self.project_id, "document_id": document_id, "version_id": version_id, "variant": "",
-            "model": model[:200], "params": params, "status": status, "feedback": feedback,
+        run_id = self._new_id("runs")
+        self._add_row("runs", self.wave.get(("versions", version_id), 0), {
+            "id": run_id, "project_id": self.project_id, "document_id": document_id, "version_id": version_id,
+            "variant": "", "model": model[:200], "params": params, "status": status, "feedback": feedback,
             "dropped_repeats": dropped_repeats, "created_by_id": creator, "created_at": created,
-            "started_at": created, "finished_at": finished_at or created}).scalar_one()
+            "started_at": created, "finished_at": finished_at or created})
         self.runs.put(run_id, (version_id, document_id))
+        self.unsaved_runs[run_id] = (version_id, document_id)
         self._remember("run", ext, run_id, records)
         kind = {"succeeded": "run.finished", "failed": "run.failed", "cancelled": "run.cancelled"}[status]
         evs.append(self._event(kind, when=finished_at or created, source="ai", subject_kind="run",
@@ -392,7 +437,8 @@ class Importer:
     def _flush_edits(self, rows: list, records: list, evs: list) -> None:
         if not rows:
             return
-        ids = self.session.execute(_INSERT_EDITS, [row["values"] for row in rows]).scalars().all()
+        ids = _reserve_ids(self.session, "edits", len(rows), self.last_id)
+        insert_rows(self.session, Edit.__table__, [{"id": i, **row["values"]} for i, row in zip(ids, rows, strict=True)])
         for edit_id, row in zip(ids, rows, strict=True):
             r = row["record"]
             self.edits.put(edit_id, (row["run_id"], row["document_id"], row["values"]["version_id"]))
@@ -461,13 +507,26 @@ class Importer:
             self.session.add(existing)
         existing.label, existing.comment, existing.source, existing.updated_at = r.label, r.comment, r.source, when
         if r.target == "segment":
-            existing.segment_text = r.segment_text
+            existing.segment_text, existing.segment_unit = self._segment(r, target_id)
         self.session.flush()
         self._remember("label", r.id, existing.id, records)
         evs.append(self._event("annotation.saved", when=when, source=r.source, actor_id=user_id,
                                subject_kind="annotation", subject_id=existing.id, external_id=r.id,
                                data={"target_kind": r.target, "target_id": target_id, "step": step,
                                      "label": r.label, "comment": r.comment}))
+
+    def _segment(self, r: s.LabelRecord, version_id: int) -> tuple[str | None, str | None]:
+        """The labelled step's text as the log gives it, else the step of the version's text split by
+        the project's segment unit (as a label given in Emend stores it); None past the last step."""
+        if r.segment_text is not None:
+            return r.segment_text, None
+        from app.annotations import segments as segmenting
+
+        if self.segment_unit is None:
+            self.segment_unit = self.session.scalar(select(Project.segment_unit)
+                                                    .where(Project.id == self.project_id)) or "sentence"
+        steps = segmenting.split(self.version_info(version_id)[0], self.segment_unit)
+        return (steps[r.step].text, self.segment_unit) if r.step < len(steps) else (None, None)
 
     # --- a batch
 
@@ -493,6 +552,12 @@ class Importer:
         updates: list[dict] = []
         current: dict[int, int] = {}
         added = 0
+        self._begin_batch()
+        kinds = [type(ln.record) for ln in todo]
+        self.want_ids = {"documents": kinds.count(s.DocumentRecord), "versions": kinds.count(s.VersionRecord),
+                         # explicit runs, and at most one implicit run per edit without one
+                         "runs": kinds.count(s.RunRecord) + sum(1 for ln in todo if isinstance(ln.record, s.EditRecord)
+                                                                 and ln.record.run is None)}
 
         def fail(ln, exc: LineError) -> None:
             errors.append({"line": ln.number, "id": ln.record.id, "message": exc.message})
@@ -514,10 +579,9 @@ class Importer:
                 added += 1
             except LineError as exc:
                 fail(ln, exc)
+        self.links["documents"] = [{"id": d, "current_version_id": v} for d, v in current.items()]
+        self._insert_pass_a()
         self._flush_edits(edit_rows, records, evs)
-        for document_id, version_id in current.items():
-            self.session.execute(update(Document).where(Document.id == document_id)
-                                 .values(current_version_id=version_id))
         # Edits are referred to by decisions of this batch: known now.
         refs = [ln.record.edit for ln in todo if isinstance(ln.record, s.DecisionRecord)]
         self._known(("edit", e) for e in refs)
@@ -537,9 +601,10 @@ class Importer:
             except LineError as exc:
                 fail(ln, exc)
         self._flush_updates(updates)
+        self._begin_batch()
         if records:
-            self.session.execute(insert(ImportRecord.__table__), records)
-        events.record_many(self.session, evs)
+            insert_rows(self.session, ImportRecord.__table__, records)
+        insert_rows(self.session, Event.__table__, evs)  # the rows of events.event_values
         return added, skipped
 
     def _flush_updates(self, updates: list[dict]) -> None:
@@ -571,11 +636,79 @@ class Importer:
             self._execute_update(pending)
 
     def _execute_update(self, rows: list[dict]) -> None:
-        table = Edit.__table__
-        keys = [k for k in rows[0] if k != "id"]
-        stmt = (update(table).where(table.c.id == bindparam("_id"))
-                .values({k: bindparam(f"_{k}") for k in keys}))
-        self.session.execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
+        bulk_update(self.session, Edit.__table__, rows)
+
+
+def bulk_update(session: Session, table, rows: list[dict], *, page: int = 1000) -> None:
+    """Set columns of many rows by id. Every row has the same keys, "id" among them, each id at most
+    once. On PostgreSQL one `UPDATE … FROM unnest(arrays)` per `page` rows: one round trip and one
+    firing of each statement trigger, not one per row, and the same prepared text every time (a
+    VALUES list would be compiled anew for each batch). SQLite, in process, takes an executemany."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "id"]
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        stmt = update(table).where(table.c.id == bindparam("_id")).values({k: bindparam(f"_{k}") for k in keys})
+        session.execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
+        return
+    names = ["id", *keys]
+    quote = dialect.identifier_preparer.quote
+    arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names)
+    sql = text(f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(k)} = v.{quote(k)}' for k in keys)} "
+               f"FROM unnest({arrays}) AS v({', '.join(quote(n) for n in names)}) "
+               f"WHERE {quote(table.name)}.id = v.id")
+    # The columns' own bind processing (e.g. UTCDateTime: naive means UTC), as a Core statement would.
+    process = {n: table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names}
+    for i in range(0, len(rows), page):
+        chunk = rows[i:i + page]
+        session.execute(sql, {n: [process[n](row[n]) if process[n] else row[n] for row in chunk] for n in names})
+
+
+def insert_rows(session: Session, table, rows: list[dict]) -> None:
+    """Insert many rows (every one with the same keys) without reading anything back: COPY on
+    PostgreSQL (one stream, not a statement per row; triggers fire as for INSERT), an executemany on
+    SQLite. Columns left out get their Python-side default, as a Core insert would give them."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    defaults = {c.name: c.default for c in table.columns
+                if c.name not in names and c.default is not None and not c.primary_key}
+    columns = [table.c[n] for n in (*names, *defaults)]
+    process = {c.name: (_json_text if isinstance(c.type, JSON) else
+                        c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns}
+    fixed = {n: d.arg(None) if d.is_callable else d.arg for n, d in defaults.items() if d.is_scalar or d.is_callable}
+    quote = dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
+    cursor = session.connection().connection.driver_connection.cursor()
+    with cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            out = []
+            for c in columns:
+                value = row[c.name] if c.name in row else fixed.get(c.name)
+                fn = process[c.name]
+                out.append(fn(value) if fn is not None and value is not None else value)
+            copy.write_row(out)
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _reserve_ids(session: Session, table: str, n: int, last: dict[str, int]) -> list[int]:
+    """`n` new primary keys of `table`, in one round trip, for rows inserted later in this transaction.
+    PostgreSQL takes them from the table's sequence (never handed out twice); SQLite, whose writer
+    holds the database's write lock for the whole transaction, counts on from the largest id."""
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                                         "FROM generate_series(1, :n)"), {"n": n}))
+    start = max(session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}")) or 0, last.get(table, 0)) + 1
+    last[table] = start + n - 1
+    return list(range(start, start + n))
 
 
 # ------------------------------------------------------------------ running a job
@@ -642,8 +775,8 @@ def _import_one_batch(session_factory: SessionFactory, import_id: int, batch: li
             if exc.connection_invalidated:
                 raise
             # One line broke the batch (a constraint the validator does not know): line by line.
-            log.warning("import %s: batch at line %s failed (%s); retrying line by line", import_id,
-                        batch[0].number, exc.__class__.__name__)
+            log.warning("import %s: batch at line %s failed (%s: %s); retrying line by line", import_id,
+                        batch[0].number, exc.__class__.__name__, " ".join(str(exc.orig).split())[:300])
             importer.reset_caches()
             importer.counts = counts
             added = skipped = 0

@@ -2,9 +2,11 @@
 
 An admin names a candidate (model string, prompt variant, temperature) and a slice of the log
 (dates, depths, people). The job (`replays.run`) asks the candidate for its edits on every
-logged version of the slice — through the gateway, cache on, within the model slots: at most
-EMEND_MODEL_CONCURRENCY versions at once per worker — stores them one row per version (so a
-redelivered job resumes), then scores them (app/replays/scoring.py) and keeps the results.
+logged version of the slice — by the pipeline's own chunked path (app/runs/pipeline.py
+`propose_text`, through app/replays/candidate.py), through the gateway, cache on, within the model
+slots (app/llm/limits.py: at most EMEND_MODEL_CONCURRENCY calls in flight, on twice as many
+threads) — stores them one row per version (so a redelivered job resumes), then scores them
+(app/replays/scoring.py) and keeps the results.
 """
 from __future__ import annotations
 
@@ -269,13 +271,15 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
         session.commit()
     todo = [v for v in version_ids if v not in done]
     cache = ShortSessionCache(session_factory)
-    workers = max(1, get_settings().model_concurrency)
+    # Twice as many threads as model slots: a thread between two calls (cache lookups, litellm's own
+    # work, parsing) holds no slot, so another thread's call can take it (the workers do the same).
+    workers = 2 * max(1, get_settings().model_concurrency)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
             pending: set = set()
             finished: list = []
             queue = iter(todo)
-            window = 4 * workers  # texts in memory at once
+            window = 2 * workers  # texts in memory at once
 
             def refill(room: int):
                 wanted = []
@@ -301,7 +305,8 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
                 for future in ready:
                     pending.discard(future)
                     finished.append((future.version_id, future.result()))
-                refill(window - len(pending))
+                if window - len(pending) >= workers // 2 or len(pending) < workers:
+                    refill(window - len(pending))  # in bunches: one short transaction loads several
                 if len(finished) >= STORE_EVERY or not pending:
                     _store(session_factory, replay_id, finished)
                     finished = []
