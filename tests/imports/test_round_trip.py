@@ -11,7 +11,7 @@ from app.exports import formats
 from app.exports.bundle import Bundle
 from app.imports import convert
 from app.metrics import service as metrics
-from app.models import Edit, Project, User
+from app.models import Annotation, Edit, Project, User, Version
 from app.runs import pipeline
 from app.runs import service as runs
 from tests.conftest import PASSWORD, migrated_engine
@@ -50,6 +50,38 @@ def _loop(db, doc, writer, project, site_admin):
     db.refresh(doc)
     second = runs.start_run(db, document_id=doc.id, user=writer, feedback="Keep it informal.")
     pipeline.execute(second.id, session_factory=same_session(db))
+    _label(db, site_admin, doc, found)
+
+
+def _label(db, admin, doc, found):
+    """Step labels on the first version (one changed afterwards: only its final state is carried) and
+    a label on an edit."""
+    from app.annotations import service as annotations
+
+    first = db.scalar(select(Version).where(Version.document_id == doc.id).order_by(Version.number))
+    annotations.save_annotation(db, user=admin, target_kind="segment", target_id=first.id, step=0, label=1)
+    annotations.save_annotation(db, user=admin, target_kind="segment", target_id=first.id, step=1, label=1)
+    annotations.save_annotation(db, user=admin, target_kind="segment", target_id=first.id, step=1, label=-1,
+                                comment="not a sentence yet")
+    annotations.save_annotation(db, user=admin, target_kind="segment", target_id=first.id, step=2, label=0)
+    annotations.save_annotation(db, user=admin, target_kind="edit", target_id=found[1].id, label=-1)
+    db.flush()
+
+
+def _labels(session, project_id: int) -> list[tuple]:
+    """Every label with what it is on (the version's number and the step's text, or the edit's change)."""
+    rows = session.execute(
+        select(Annotation.target_kind, Annotation.target_id, Annotation.step, Annotation.label,
+               Annotation.comment, Annotation.segment_text).where(Annotation.project_id == project_id)).all()
+    out = []
+    for kind, target_id, step, label, comment, segment_text in rows:
+        if kind == "segment":
+            target = ("version", session.get(Version, target_id).number)
+        else:
+            edit = session.get(Edit, target_id)
+            target = (edit.original, edit.replacement)
+        out.append((kind, target, step, label, comment, segment_text))
+    return sorted(out, key=repr)
 
 
 def test_events_export_round_trip(db, engine, site_admin, project, writer, tmp_path):
@@ -64,6 +96,7 @@ def test_events_export_round_trip(db, engine, site_admin, project, writer, tmp_p
         bundle.tables[name].write(row)
     bundle.close()
     source = _figures(metrics.project_metrics(db, user=site_admin, project_id=project.id))
+    source_labels = _labels(db, project.id)
     out = tmp_path / "log.jsonl"
     assert convert.convert_to_file(tmp_path / "export", out) > 0
 
@@ -83,8 +116,11 @@ def test_events_export_round_trip(db, engine, site_admin, project, writer, tmp_p
                 assert job.status == "succeeded" and job.error_count == 0, job.errors
                 assert session.scalar(select(Project.id).where(Project.id != target.id)) is None
                 copied = _figures(metrics.project_metrics(session, user=admin, project_id=target.id))
+                copied_labels = _labels(session, target.id)
                 assert session.scalar(select(User.id).where(User.email == "admin@other.example")) == admin.id
         finally:
             set_engine(engine)
     assert copied == source
+    assert len(source_labels) == 4 and copied_labels == source_labels
+    assert ("segment", ("version", 1), 1, -1, "not a sentence yet") in [row[:5] for row in copied_labels]
     assert source["acceptance_by_depth"][0]["decided"] >= 3
