@@ -228,13 +228,23 @@ def test_a_200000_character_version_keeps_the_trace_small(db, client, world, pro
     text = (text + "\n\nThe dog was seen by the cat. Nobody knew why.").ljust(200_000, ".")
     assert len(text) >= 200_000
     document = make_document(db, world.writer, project, text=text, title="Long")
-    run = make_run(db, document)
+    run = make_run(db, document, model="long/model")
     login(client, world.annotator)
     page = client.get(f"/runs/{run.id}/trace")
     assert page.status_code == 200
     assert len(page.content) < 300_000, len(page.content)
     assert 'class="context-mark context-edit"' in page.text and "context-gap" in page.text
-    assert "200,000-character version" in page.text or "-character version" in page.text
+    assert f"{len(text):,}-character version" in page.text
+    assert "Nobody knew why." in page.text  # the passages around the marks are there
+    # The queue item page shows the same trace, as small.
+    from app.annotations import queues
+
+    queue = queues.create_queue(db, project_id=project.id, user=world.admin, name="Long",
+                                filters=queues.QueueFilters(model="long/model"), assignee_ids=[world.annotator.id])
+    item = client.get(f"/queues/{queue.id}/next")
+    assert item.status_code == 200 and "Long" in item.text
+    assert len(item.content) < 300_000, len(item.content)
+    assert 'class="context-mark context-critique"' in item.text
 
 
 # --- compare as a diff ----------------------------------------------------------------------
