@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # How often beat releases idle queue claims (expired exports: every tenth time).
     sweep_seconds: float = 60.0
 
+    # Requests whose work grows with a document's size (review, diff, bulk decisions) that one
+    # server process runs at once; more wait their turn, so small pages never queue behind them.
+    heavy_requests: int = 2
+
     max_document_chars: int = 500_000
     max_upload_bytes: int = 2_000_000  # 500,000 characters of UTF-8 with room for accents
     login_max_failures: int = 5

@@ -80,8 +80,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, processes: int) -> subprocess.Popen:
-    env = {**os.environ, "EMEND_DATABASE_URL": url}
+def start_server(url: str, port: int, processes: int, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "EMEND_DATABASE_URL": url, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log", "--log-level", "warning", "--workers", str(processes)],

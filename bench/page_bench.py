@@ -82,7 +82,7 @@ def revised(text: str, *, seed: int = 2) -> str:
 
 
 def seed(url: str) -> dict:
-    project_id, edit_ids = dl.seed(url, documents_count=20)  # the decision load's runs, and the users
+    project_id, edit_ids = dl.seed(url, documents_count=60)  # the decision load's runs, and the users
     engine = make_engine(url)
     docs = []
     with Session(engine) as session:
@@ -167,7 +167,65 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_backend(name: str, url: str, seconds: float) -> None:
+def contention(port: int, headers: dict, project_path: str, review_path: str, diff_path: str, seconds: float,
+               base: float, label: str) -> None:
+    """The project page's latency (open loop, 10/s) while 10 clients load the heavy pages without pause."""
+    stop = threading.Event()
+    heavy: list[float] = []
+
+    def hammer(k: int) -> None:
+        t = Timer(port, headers)
+        while not stop.is_set():
+            heavy.append(t.get(diff_path if k % 2 else review_path)[0])
+
+    threads = [threading.Thread(target=hammer, args=(k,), daemon=True) for k in range(10)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    lat, err = dl.open_loop(lambda c, i: c.request("GET", project_path) == 200, 10, seconds, port, headers)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    print(f"project page while 10 clients load the largest diff/review pages ({label}): p50 {p(lat, .5):.1f} ms, "
+          f"p99 {p(lat, .99):.1f} ms ({p(lat, .99) / base:.1f}x baseline), errors {err}; the heavy pages "
+          f"meanwhile: p50 {p(heavy, .5):.0f} ms, {len(heavy) / (seconds + 1):.1f}/s", flush=True)
+
+
+def deciders(port: int, headers: dict, ids: list[int], cursor: list[int], think: float, seconds: float,
+             base: float) -> None:
+    """20 clients deciding edits, each after the last answer plus `think` seconds; `cursor` hands out
+    pending edits across rounds."""
+    decided: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def decider() -> None:
+        c = dl.Client(port, headers)
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            with lock:
+                if cursor[0] >= len(ids):
+                    return
+                edit_id = ids[cursor[0]]
+                cursor[0] += 1
+            start = time.perf_counter()
+            status = c.request("POST", f"/edits/{edit_id}/decide", "decision=accept", {"HX-Request": "true"})
+            decided.append((time.perf_counter() - start) * 1000)
+            errors[0] += status != 200
+            time.sleep(think)
+
+    threads = [threading.Thread(target=decider) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"20 clients deciding, {think:g} s between decisions: n={len(decided)} ({len(decided) / seconds:.0f}/s) "
+          f"p50 {p(decided, .5):.1f} ms p99 {p(decided, .99):.1f} ms ({p(decided, .99) / base:.1f}x baseline), "
+          f"errors {errors[0]}", flush=True)
+
+
+def bench_backend(name: str, url: str, seconds: float, extra_servers: list[tuple[str, dict]],
+                  thinks: tuple[float, ...] = (0.0, 0.5)) -> None:
     migrate(url)
     data = seed(url)
     port = dl.free_port()
@@ -183,63 +241,39 @@ def bench_backend(name: str, url: str, seconds: float) -> None:
         project_path = f"/projects/{data['project']}"
 
         print(f"{'document':15s} {'chars':>8s} {'edits':>6s} {'review KB':>9s} {'review ms':>9s} "
-              f"{'diff ms':>8s} {'accept-all+apply ms':>20s}")
+              f"{'diff KB':>8s} {'diff ms (first / again)':>24s} {'accept-all+apply ms':>20s}")
         for doc in data["docs"]:
             review_ms, review_bytes = median_get(timer, f"/documents/{doc['id']}")
-            diff_ms, _ = median_get(timer, f"/documents/{doc['id']}/diff?a={doc['v1']}&b={doc['v2']}", 3)
+            diff_path_doc = f"/documents/{doc['id']}/diff?a={doc['v1']}&b={doc['v2']}"
+            cold_ms, diff_bytes = timer.get(diff_path_doc)  # computed (later requests read it from the cache)
+            diff_ms, _ = median_get(timer, diff_path_doc, 3)
             start = time.perf_counter()
             timer.post(f"/documents/{doc['id']}/decide-all", f"run_id={doc['run']}&decision=accept")
             timer.post(f"/documents/{doc['id']}/apply", f"run_id={doc['run']}")
             apply_ms = (time.perf_counter() - start) * 1000
             print(f"{doc['label']:15s} {doc['chars']:8d} {doc['edits']:6d} {review_bytes / 1000:9.0f} "
-                  f"{review_ms:9.1f} {diff_ms:8.1f} {apply_ms:20.0f}", flush=True)
-        # The project page while 10 clients ask for the largest document's diff and review page.
+                  f"{review_ms:9.1f} {diff_bytes / 1000:8.0f} {cold_ms:14.1f} / {diff_ms:7.1f} {apply_ms:20.0f}",
+                  flush=True)
+        # The project page while 10 clients ask for the largest document's diff and review page,
+        # with the gate on heavy requests as configured and, for comparison in the same run, without.
         quiet, _ = median_get(timer, project_path, 20)
-        stop = threading.Event()
-        heavy: list[float] = []
+        print(f"project page alone: median {quiet:.1f} ms")
+        contention(port, headers, project_path, review_path, diff_path, seconds, base, "as configured")
+        for label, env in extra_servers:
+            other = dl.free_port()
+            other_proc = dl.start_server(url, other, 1, env)
+            try:
+                contention(other, dl.signed_in_headers(f"http://127.0.0.1:{other}"), project_path, review_path,
+                           diff_path, seconds, base, label)
+            finally:
+                other_proc.terminate()
+                other_proc.wait(10)
 
-        def hammer(k: int) -> None:
-            t = Timer(port, headers)
-            while not stop.is_set():
-                heavy.append(t.get(diff_path if k % 2 else review_path)[0])
-
-        threads = [threading.Thread(target=hammer, args=(k,), daemon=True) for k in range(10)]
-        for thread in threads:
-            thread.start()
-        time.sleep(1)
-        lat, err = dl.open_loop(lambda c, i: c.request("GET", project_path) == 200, 10, seconds, port, headers)
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-        print(f"project page alone: median {quiet:.1f} ms; while 10 clients load the largest diff/review "
-              f"pages: p50 {p(lat, .5):.1f} ms, p99 {p(lat, .99):.1f} ms ({p(lat, .99) / base:.1f}x baseline), "
-              f"errors {err}; the heavy pages meanwhile: p50 {p(heavy, .5):.0f} ms, n={len(heavy)}", flush=True)
-
-        # 20 writers deciding at once (closed loop: each sends its next decision when the last one answered).
-        ids = data["edit_ids"]
-        decided: list[float] = []
-        errors = [0]
-        per_run = dl.EDITS_PER_RUN
-
-        def decider(k: int) -> None:
-            c = dl.Client(port, headers)
-            deadline = time.perf_counter() + seconds
-            i = 0
-            while time.perf_counter() < deadline and i < per_run:
-                edit_id = ids[k * per_run + i]
-                start = time.perf_counter()
-                status = c.request("POST", f"/edits/{edit_id}/decide", "decision=accept", {"HX-Request": "true"})
-                decided.append((time.perf_counter() - start) * 1000)
-                errors[0] += status != 200
-                i += 1
-
-        threads = [threading.Thread(target=decider, args=(k,)) for k in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        print(f"20 clients deciding: n={len(decided)} p50 {p(decided, .5):.1f} ms p99 {p(decided, .99):.1f} ms "
-              f"({p(decided, .99) / base:.1f}x baseline), errors {errors[0]}", flush=True)
+        # 20 writers deciding at once (closed loop: each sends its next decision when the last one
+        # answered, after a pause for reading; 0 s is saturation, 0.5 s a fast keyboard reviewer).
+        cursor = [0]
+        for think in thinks:
+            deciders(port, headers, data["edit_ids"], cursor, think, seconds, base)
 
         _check_applied(url, data)
     finally:
@@ -262,16 +296,19 @@ def main() -> None:
                                                               "postgresql+psycopg://postgres@127.0.0.1/postgres"))
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--compare", action="append", default=[], metavar="VAR=VALUE[,VAR=VALUE]",
+                        help="also measure the contention on a server with these settings (same run)")
     args = parser.parse_args()
+    extra = [(spec, dict(kv.split("=", 1) for kv in spec.split(","))) for spec in args.compare]
     if args.only != "sqlite":
         url = create_postgres_database(args.server, prefix="emend_bench")
         try:
-            bench_backend("PostgreSQL", url, args.seconds)
+            bench_backend("PostgreSQL", url, args.seconds, extra)
         finally:
             drop_postgres_database(args.server, url)
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as tmp:
-            bench_backend("SQLite (embedded default)", f"sqlite:///{tmp}/bench.db", args.seconds)
+            bench_backend("SQLite (embedded default)", f"sqlite:///{tmp}/bench.db", args.seconds, extra)
 
 
 if __name__ == "__main__":

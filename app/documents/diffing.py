@@ -282,6 +282,18 @@ def diff_texts(a_text: str, b_text: str, *, a_label: str = "a", b_label: str = "
                     method="paragraph-anchored", work=work)
 
 
+def window(ops: list[tuple[str, str, str]], start: int, budget: int) -> tuple[int, int | None]:
+    """The ops from `start` whose text adds up to about `budget` characters: (end, next start or
+    None at the end), so a long diff is drawn a window at a time."""
+    size, end = 0, max(0, start)
+    while end < len(ops) and (size < budget or end == start):
+        tag, old, new = ops[end]
+        # A folded unchanged stretch shows only its two ends (see documents/_diff_window.html).
+        size += min(len(old), 800) if tag == "equal" else len(old) + len(new)
+        end += 1
+    return end, (end if end < len(ops) else None)
+
+
 def _unified(a_lines, b_lines, ops, a_label, b_label, context) -> list[str]:
     """A unified diff from the line opcodes (difflib.unified_diff would align the lines again)."""
     if all(op[0] == "equal" for op in ops):

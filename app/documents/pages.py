@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
+from app.admission import HEAVY
 from app.config import get_settings
-from app.documents import service
+from app.documents import diffing, service
 from app.edits import service as edits_service
 from app.errors import Invalid, NotFound
 from app.flows import writer as writer_flow
@@ -27,15 +28,19 @@ def review_context(review: service.Review) -> dict:
 def show_review(request: Request, session, user, document_id: int, *, block: str | None = None,
                 status_code: int = 200, headers: dict | None = None):
     review = service.review(session, document_id=document_id, user=user)
-    if review.state == "review":
-        edits_service.record_exposure(session, run=review.run, edit_ids_in_order=[e.id for e in review.edits],
-                                      user=user, surface="document" if block is None else "document:" + block)
     ctx = review_context(review)
     if block is not None and is_htmx(request):
-        return render(request, "edits/review.html", ctx, block=block, status_code=status_code, headers=headers)
-    ctx["critiques"] = service.writer_critiques(session, document=review.document, version=review.version)
-    ctx["pending_feedback"] = service.unused_feedback(session, document_id=review.document.id)
-    return render(request, "documents/show.html", ctx, status_code=status_code, headers=headers)
+        response = render(request, "edits/review.html", ctx, block=block, status_code=status_code, headers=headers)
+    else:
+        ctx["critiques"] = service.writer_critiques(session, document=review.document, version=review.version)
+        ctx["pending_feedback"] = service.unused_feedback(session, document_id=review.document.id)
+        response = render(request, "documents/show.html", ctx, status_code=status_code, headers=headers)
+    if review.state == "review":
+        # Written once the page is drawn: on SQLite a write holds the file's write lock until the
+        # request commits, and drawing a long document's page should not hold it.
+        edits_service.record_exposure(session, run=review.run, edit_ids_in_order=[e.id for e in review.edits],
+                                      user=user, surface="document" if block is None else "document:" + block)
+    return response
 
 
 def navigate(request: Request, target: str):
@@ -55,7 +60,7 @@ def new_document(request: Request, session: DbSession, user: CurrentUser, projec
     return render(request, "documents/new.html", {"project": project, "limit": get_settings().max_upload_bytes})
 
 
-@router.post("/projects/{project_id}/documents")
+@router.post("/projects/{project_id}/documents", dependencies=[HEAVY])
 def create_document(request: Request, session: DbSession, user: CurrentUser, project_id: int,
                     title: Annotated[str, Form()] = "", text: Annotated[str, Form()] = "",
                     file: Annotated[UploadFile | None, File()] = None):
@@ -77,12 +82,12 @@ def create_document(request: Request, session: DbSession, user: CurrentUser, pro
     return navigate(request, f"/documents/{document.id}")
 
 
-@router.get("/documents/{document_id}")
+@router.get("/documents/{document_id}", dependencies=[HEAVY])
 def show_document(request: Request, session: DbSession, user: CurrentUser, document_id: int):
     return show_review(request, session, user, document_id)
 
 
-@router.get("/documents/{document_id}/progress")
+@router.get("/documents/{document_id}/progress", dependencies=[HEAVY])
 def document_progress(request: Request, session: DbSession, user: CurrentUser, document_id: int):
     """The review block: polls itself while a run works, then shows the run's edits."""
     if not is_htmx(request):
@@ -115,7 +120,7 @@ def auto_repeat(request: Request, session: DbSession, user: CurrentUser, documen
     return _review_or_back(request, session, user, document_id)
 
 
-@router.post("/documents/{document_id}/apply")
+@router.post("/documents/{document_id}/apply", dependencies=[HEAVY])
 def apply(request: Request, session: DbSession, user: CurrentUser, document_id: int,
           run_id: Annotated[int, Form()]):
     _check_run_of(session, run_id, document_id)
@@ -124,7 +129,7 @@ def apply(request: Request, session: DbSession, user: CurrentUser, document_id: 
     return _review_or_back(request, session, user, document_id)
 
 
-@router.post("/documents/{document_id}/decide-all")
+@router.post("/documents/{document_id}/decide-all", dependencies=[HEAVY])
 def decide_all(request: Request, session: DbSession, user: CurrentUser, document_id: int,
                run_id: Annotated[int, Form()], decision: Annotated[str, Form()]):
     _check_run_of(session, run_id, document_id)
@@ -150,15 +155,52 @@ def versions(request: Request, session: DbSession, user: CurrentUser, document_i
                   {"document": document, "versions": items, "can_write": can_write})
 
 
-@router.get("/documents/{document_id}/diff")
-def diff(request: Request, session: DbSession, user: CurrentUser, document_id: int, a: int, b: int):
+# A window of the inline diff holds about this many characters of text; the next loads as the
+# reader scrolls to it, so a page stays small whatever the document's size.
+DIFF_WINDOW_CHARS = 40_000
+# Up to this size the unified diff is part of the page; beyond, it is a plain-text download.
+INLINE_UNIFIED_CHARS = 40_000
+
+
+def _two_versions(session, user, document_id: int, a: int, b: int):
     access.require_document(session, user, document_id)
     va = service.get_version(session, version_id=a, user=user)
     vb = service.get_version(session, version_id=b, user=user)
     if va.document_id != document_id or vb.document_id != document_id:
         raise NotFound("No such version of this document.")
-    result = service.diff_versions(va.text, vb.text, a_label=f"version {va.number}", b_label=f"version {vb.number}")
-    return render(request, "documents/diff.html", {"document": va.document, "a": va, "b": vb, "diff": result})
+    return va, vb
+
+
+def _diff_context(va, vb, at: int) -> dict:
+    result = service.version_diff(va, vb)
+    end, next_at = diffing.window(result.ops, at, DIFF_WINDOW_CHARS)
+    return {"document": va.document, "a": va, "b": vb, "diff": result, "ops": result.ops[at:end], "next_at": next_at}
+
+
+@router.get("/documents/{document_id}/diff", dependencies=[HEAVY])
+def diff(request: Request, session: DbSession, user: CurrentUser, document_id: int, a: int, b: int):
+    va, vb = _two_versions(session, user, document_id, a, b)
+    context = _diff_context(va, vb, 0)
+    context["inline_unified"] = sum(len(line) + 1 for line in context["diff"].unified) <= INLINE_UNIFIED_CHARS
+    return render(request, "documents/diff.html", context)
+
+
+@router.get("/documents/{document_id}/diff/window", dependencies=[HEAVY])
+def diff_window(request: Request, session: DbSession, user: CurrentUser, document_id: int, a: int, b: int,
+                at: Annotated[int, Query(ge=0)] = 0):
+    """The inline diff from op `at` on, about one window's worth (htmx loads it when revealed)."""
+    va, vb = _two_versions(session, user, document_id, a, b)
+    return render(request, "documents/_diff_window.html", _diff_context(va, vb, at))
+
+
+@router.get("/documents/{document_id}/diff.txt", dependencies=[HEAVY])
+def diff_text(session: DbSession, user: CurrentUser, document_id: int, a: int, b: int):
+    """The unified diff as plain text."""
+    va, vb = _two_versions(session, user, document_id, a, b)
+    body = "\n".join(service.version_diff(va, vb).unified)
+    name = f"document-{document_id}-v{va.number}-v{vb.number}.diff"
+    return PlainTextResponse(body + ("\n" if body else ""),
+                             headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.post("/versions/{version_id}/restore")
@@ -202,7 +244,7 @@ def _write_context(session, user, document_id: int, *, page: int = 1, open_index
             "finished": document.stop_reason == "finished"}
 
 
-@router.get("/documents/{document_id}/write")
+@router.get("/documents/{document_id}/write", dependencies=[HEAVY])
 def write_page(request: Request, session: DbSession, user: CurrentUser, document_id: int, page: int = 1,
                edit: int | None = None, saved: int | None = None):
     """Edit mode: the current version paragraph by paragraph; each opens in a text box."""
@@ -230,7 +272,7 @@ def write_paragraph(request: Request, session: DbSession, user: CurrentUser, doc
                   block="paragraph" if cancel else "paragraph_form")
 
 
-@router.post("/documents/{document_id}/write")
+@router.post("/documents/{document_id}/write", dependencies=[HEAVY])
 def save_paragraph(request: Request, session: DbSession, user: CurrentUser, document_id: int,
                    base_version_id: Annotated[int, Form()], start: Annotated[int, Form()],
                    end: Annotated[int, Form()], text: Annotated[str, Form()] = "",
@@ -247,14 +289,14 @@ def save_paragraph(request: Request, session: DbSession, user: CurrentUser, docu
     return render(request, "documents/write.html", ctx, block="writer", headers={"HX-Push-Url": target})
 
 
-@router.get("/documents/{document_id}/read")
+@router.get("/documents/{document_id}/read", dependencies=[HEAVY])
 def read(request: Request, session: DbSession, user: CurrentUser, document_id: int, changes: bool = False):
     view = service.read_view(session, document_id=document_id, user=user, changes=changes)
     return render(request, "documents/read.html", {"view": view, "document": view.document,
                                                    "changes": changes})
 
 
-@router.get("/documents/{document_id}/download.{suffix}")
+@router.get("/documents/{document_id}/download.{suffix}", dependencies=[HEAVY])
 def download(session: DbSession, user: CurrentUser, document_id: int, suffix: str):
     if suffix not in ("txt", "md"):
         raise NotFound("Download as .txt or .md.")

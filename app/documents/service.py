@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -126,6 +128,28 @@ def diff_versions(a_text: str, b_text: str, *, a_label: str = "a", b_label: str 
     """Word-level opcodes for inline rendering and a line-level unified diff, paragraph-anchored
     so the work grows linearly with the texts (app/documents/diffing.py)."""
     return diffing.diff_texts(a_text, b_text, a_label=a_label, b_label=b_label)
+
+
+# Versions never change, so the diff of two is computed once for the page and each of its
+# windows; a few recent ones are kept (a large document's diff holds about twice its text).
+_DIFF_CACHE_SIZE = 8
+_diff_cache: OrderedDict[tuple, Diff] = OrderedDict()
+_diff_cache_lock = threading.Lock()
+
+
+def version_diff(a: Version, b: Version) -> Diff:
+    # The texts are in the key too: ids can come again in another database (tests) or after a delete.
+    key = (a.id, b.id, hash(a.text), hash(b.text))
+    with _diff_cache_lock:
+        if key in _diff_cache:
+            _diff_cache.move_to_end(key)
+            return _diff_cache[key]
+    result = diff_versions(a.text, b.text, a_label=f"version {a.number}", b_label=f"version {b.number}")
+    with _diff_cache_lock:
+        _diff_cache[key] = result
+        while len(_diff_cache) > _DIFF_CACHE_SIZE:
+            _diff_cache.popitem(last=False)
+    return result
 
 
 def set_auto_repeat(session: Session, *, document_id: int, user: User, enabled: bool) -> Document:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
 
 from app.accounts.deps import CurrentUser, DbSession
+from app.admission import HEAVY
 from app.edits import service, window
 from app.web import is_htmx, render
 
@@ -73,10 +74,11 @@ def _list(request, session, user, run_id, block, *, offset, edit_filter):
         return RedirectResponse(f"/documents/{view.document.id}", status_code=303)
     listing = window.list_window(session, run=view.run, text=view.version.text, bounds=view.bounds,
                                  edit_filter=edit_filter, offset=offset)
-    if view.decidable:
+    response = render(request, "edits/review.html", _window_context(view, listing), block=block)
+    if view.decidable:  # after drawing, as in documents.pages.show_review
         service.record_exposure(session, run=view.run, edit_ids_in_order=[line.edit.id for line in listing.lines],
                                 user=user, surface=f"document:{block}")
-    return render(request, "edits/review.html", _window_context(view, listing), block=block)
+    return response
 
 
 @router.get("/runs/{run_id}/review/edits")
@@ -115,7 +117,7 @@ def section(request: Request, session: DbSession, user: CurrentUser, run_id: int
                   block="doc_section")
 
 
-@router.post("/runs/{run_id}/decide-filtered")
+@router.post("/runs/{run_id}/decide-filtered", dependencies=[HEAVY])
 def decide_filtered(request: Request, session: DbSession, user: CurrentUser, run_id: int,
                     decision: Annotated[str, Form()], intent: Annotated[list[str], Form(max_length=6)] = (),
                     status: Annotated[list[str], Form(max_length=4)] = (),

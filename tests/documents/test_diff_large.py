@@ -105,3 +105,38 @@ def test_diff_page_folds_long_unchanged_stretches(client, db, writer, doc):
     page = client.get(f"/documents/{doc.id}/diff", params={"a": first.id, "b": second.id})
     assert page.status_code == 200
     assert "unchanged characters" in page.text and '<ins class="edit">' in page.text
+
+
+def test_diff_page_of_a_long_document_comes_in_windows_that_add_up_to_the_whole_diff(client, db, writer, doc):
+    import html
+    import re
+
+    from app.documents.service import add_version
+    from tests.conftest import login
+
+    text = prose(200_000, seed=11)
+    first = add_version(db, document=doc, text=text, depth=0, actor=writer)
+    second = add_version(db, document=doc, text=mutate(text, 3000), depth=0, actor=writer)
+    db.flush()
+    login(client, writer)
+    params = {"a": first.id, "b": second.id}
+    page = client.get(f"/documents/{doc.id}/diff", params=params)
+    assert page.status_code == 200
+    assert len(page.content) <= 300_000  # the whole diff inline would be over 600 KB
+    assert 'id="unified-diff"' not in page.text and f"/documents/{doc.id}/diff.txt?" in page.text
+    inserted, body, windows = [], page.text, 1
+    while True:
+        inserted += re.findall(r"<ins class=\"edit\">(.*?)</ins>", body, re.DOTALL)
+        more = re.search(r'hx-get="(/documents/\d+/diff/window\?[^"]+)"', body)
+        if not more:
+            break
+        body = client.get(html.unescape(more.group(1)), headers={"HX-Request": "true"}).text
+        assert len(body) <= 300_000
+        windows += 1
+    assert windows > 1
+    expected = [b for tag, _a, b in service.diff_versions(text, second.text).ops if tag in ("insert", "replace") and b]
+    assert [html.unescape(piece) for piece in inserted] == expected
+    unified = client.get(f"/documents/{doc.id}/diff.txt", params=params)
+    assert unified.status_code == 200 and unified.headers["content-type"].startswith("text/plain")
+    assert unified.text.splitlines() == service.diff_versions(text, second.text, a_label=f"version {first.number}",
+                                                              b_label=f"version {second.number}").unified
