@@ -169,7 +169,7 @@ class Problems:
             for name, message in self.rows[row]:
                 f = rs.field(name) if name else None
                 parts.append(f"Row {row + 1}: {f.label + ' ' if f else ''}{message}")
-        shown = parts[:8]
+        shown = [p.rstrip(".") for p in parts[:8]]
         more = f" (and {len(parts) - len(shown)} more)" if len(parts) > len(shown) else ""
         return "The correction cannot be used: " + "; ".join(shown) + more + "."
 
