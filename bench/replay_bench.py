@@ -45,16 +45,6 @@ def write_log(path: Path, versions: int) -> None:
             ))
 
 
-def _peak(timings: list[tuple[float, float]]) -> int:
-    """The most requests the model held at once."""
-    edges = sorted([(a, 1) for a, _ in timings] + [(b, -1) for _, b in timings])
-    peak = now = 0
-    for _t, step in edges:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--versions", type=int, default=1000)
@@ -65,6 +55,7 @@ def main() -> int:
                                                           "postgresql+psycopg://postgres@127.0.0.1/postgres"))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="emend-replay-bench-"))
+    from bench.run_bench import peak_in_flight
     from tests.conftest import create_postgres_database, drop_postgres_database
     from tests.fakes.openai_server import FakeOpenAIServer, chat_reply
 
@@ -147,7 +138,7 @@ def main() -> int:
               "after_last_answer_seconds": round(ended - max(b for _, b in timings), 2) if timings else None,
               "job_thread_loading_seconds": round(serial["inputs"], 2),
               "job_thread_storing_seconds": round(serial["store"], 2),
-              "peak_in_flight": _peak(timings),
+              "peak_in_flight": peak_in_flight(timings),
               "match_rate": (done.results or {}).get("overall", {}).get("match_rate")}
     print(json.dumps(result, indent=2))
     ok = done.status == "succeeded" and not done.versions_failed and result["wall_over_ideal"] <= 1.3

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from app import project_jobs
 from app.accounts.deps import DbSession, scoped
 from app.bounds import DbId
 from app.imports import service
@@ -32,11 +33,7 @@ def create(session: DbSession, file: Annotated[UploadFile, File()], project_id: 
     return to_out(job)
 
 
-@router.get("/imports/{import_id}", response_model=ImportOut)
-def get(import_id: int, session: DbSession, user: User = scoped("read")):
-    return to_out(service.get_import(session, actor=user, import_id=import_id))
-
-
-@router.get("/projects/{project_id}/imports", response_model=list[ImportOut])
-def list_(project_id: int, session: DbSession, user: User = scoped("read")):
-    return [to_out(j) for j in service.list_imports(session, actor=user, project_id=project_id)]
+project_jobs.add_read_routes(
+    router, plural="imports", id_name="import_id", response_model=ImportOut, to_out=to_out,
+    get=lambda session, *, actor, job_id: service.get_import(session, actor=actor, import_id=job_id),
+    list_=service.list_imports)

@@ -34,10 +34,11 @@ from sqlalchemy import JSON, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from app import project_jobs
 from app.accounts import access
 from app.config import get_settings
 from app.db import utcnow
-from app.errors import Invalid, NotFound
+from app.errors import Invalid
 from app.events import service as events
 from app.imports import reader
 from app.imports import schemas as s
@@ -143,25 +144,15 @@ def create_import(session: Session, *, actor: User, project_id: int, filename: s
 
 
 def get_import(session: Session, *, actor: User, import_id: int) -> Import:
-    job = session.get(Import, import_id)
-    if job is None:
-        raise NotFound("No such import.")
-    access.require_project(session, actor, job.project_id, roles=("admin",))
-    return job
+    return project_jobs.get_job(session, actor=actor, model=Import, job_id=import_id, what="import")
 
 
 def list_imports(session: Session, *, actor: User, project_id: int, limit: int = 50) -> list[Import]:
-    access.require_project(session, actor, project_id, roles=("admin",))
-    return list(session.scalars(select(Import).where(Import.project_id == project_id)
-                                .order_by(Import.id.desc()).limit(limit)))
+    return project_jobs.list_jobs(session, actor=actor, model=Import, project_id=project_id, limit=limit)
 
 
 def progress_percent(job: Import) -> int:
-    if job.status == "succeeded":
-        return 100
-    if not job.bytes_total:
-        return 0
-    return min(99, int(100 * (job.bytes_read or 0) / job.bytes_total))
+    return project_jobs.percent(job.status, job.bytes_read, job.bytes_total)
 
 
 # ------------------------------------------------------------------ the importer

@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from app import project_jobs
 from app.accounts.deps import DbSession, scoped
 from app.models import Replay, User
 from app.replays import service
@@ -31,14 +32,10 @@ def create(body: ReplayCreate, session: DbSession, user: User = scoped("admin"))
     return to_out(replay)
 
 
-@router.get("/replays/{replay_id}", response_model=ReplayOut)
-def get(replay_id: int, session: DbSession, user: User = scoped("read")):
-    return to_out(service.get_replay(session, actor=user, replay_id=replay_id))
-
-
-@router.get("/projects/{project_id}/replays", response_model=list[ReplayOut])
-def list_(project_id: int, session: DbSession, user: User = scoped("read")):
-    return [to_out(r) for r in service.list_replays(session, actor=user, project_id=project_id)]
+project_jobs.add_read_routes(
+    router, plural="replays", id_name="replay_id", response_model=ReplayOut, to_out=to_out,
+    get=lambda session, *, actor, job_id: service.get_replay(session, actor=actor, replay_id=job_id),
+    list_=service.list_replays)
 
 
 @router.get("/replays/{replay_id}/matches.jsonl", response_class=StreamingResponse, responses={200: {

@@ -21,11 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import project_jobs
 from app.accounts import access
 from app.bounds import MAX_ID
 from app.config import get_settings
 from app.db import utcnow
-from app.errors import Invalid, NotFound
+from app.errors import Invalid
 from app.events import service as events
 from app.jobs import enqueue_after_commit
 from app.llm.cache import ShortSessionCache
@@ -115,25 +116,15 @@ def create_replay(session: Session, *, actor: User, project_id: int, name: str =
 
 
 def get_replay(session: Session, *, actor: User, replay_id: int) -> Replay:
-    replay = session.get(Replay, replay_id)
-    if replay is None:
-        raise NotFound("No such replay.")
-    access.require_project(session, actor, replay.project_id, roles=("admin",))
-    return replay
+    return project_jobs.get_job(session, actor=actor, model=Replay, job_id=replay_id, what="replay")
 
 
 def list_replays(session: Session, *, actor: User, project_id: int, limit: int = 50) -> list[Replay]:
-    access.require_project(session, actor, project_id, roles=("admin",))
-    return list(session.scalars(select(Replay).where(Replay.project_id == project_id)
-                                .order_by(Replay.id.desc()).limit(limit)))
+    return project_jobs.list_jobs(session, actor=actor, model=Replay, project_id=project_id, limit=limit)
 
 
 def progress_percent(replay: Replay) -> int:
-    if replay.status == "succeeded":
-        return 100
-    if not replay.versions_total:
-        return 0
-    return min(99, int(100 * replay.versions_done / replay.versions_total))
+    return project_jobs.percent(replay.status, replay.versions_done, replay.versions_total)
 
 
 # ------------------------------------------------------------------ the slice
