@@ -338,6 +338,11 @@ def apply_op(state: EditorState, op: str) -> None:
     rows = state.rows
     verb, _, arg = op.partition("-")
     index = int(arg) if arg.isdigit() else None
+    if verb == "tab" and arg == state.mode:  # the tab already shown: nothing to convert
+        state.focus = f"tab-{arg}"
+        return
+    if verb in ("add", "remove", "up", "down") and state.mode != "rows":
+        raise Invalid("Rows are added, removed and moved on the Rows tab.")
     if verb == "add":
         blank = {f.name: "" for f in state.schema.fields}
         at = index + 1 if index is not None and index < len(rows) else len(rows)
@@ -362,7 +367,11 @@ def apply_op(state: EditorState, op: str) -> None:
             state.mode, state.focus = "json", "parsed_output"
             state.message = f"The JSON is not valid ({exc}); fix it before switching to rows."
             return
-        state.rows = rows_from_value(state.stage_name, value)
+        try:
+            state.rows = rows_from_value(state.stage_name, value)
+        except Invalid as exc:
+            state.mode, state.focus, state.message = "json", "parsed_output", exc.message
+            return
         state.mode, state.focus = "rows", "tab-rows"
     else:
         raise Invalid(f"Unknown editor action {op!r}.")

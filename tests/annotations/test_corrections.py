@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.annotations import context, corrections
+from app.errors import Invalid
 from app.models import Run, Stage
 from tests.annotations.factories import TEXT, make_document, make_run
 from tests.conftest import api_headers, login
@@ -115,6 +116,17 @@ def test_row_operations_keep_typed_values():
     state.mode, state.json_text = "json", "{broken"
     corrections.apply_op(state, "tab-rows")
     assert state.mode == "json" and "not valid" in state.message and state.json_text == "{broken"
+    # The tab already shown converts nothing (the other tab's fields are not in the form).
+    corrections.apply_op(state, "tab-json")
+    assert state.mode == "json" and state.json_text == "{broken"
+    state.json_text = '{"edits": []}'
+    corrections.apply_op(state, "tab-rows")
+    assert state.mode == "json" and "no list “critiques”" in state.message
+    with pytest.raises(Invalid):
+        corrections.apply_op(state, "add")
+    state = corrections.EditorState(stage_name="critique", rows=[dict(CRITIQUE)], json_text="")
+    corrections.apply_op(state, "tab-rows")
+    assert state.mode == "rows" and state.rows == [CRITIQUE] and state.message is None
 
 
 # --- the page's editor ----------------------------------------------------------------------
