@@ -303,22 +303,24 @@ def queue_prefetch(request: Request, queue_id: int, session: DbSession, user: Cu
 @router.post("/queues/{queue_id}/items/{item_id}/submit")
 def queue_submit(request: Request, queue_id: int, item_id: int, session: DbSession, user: CurrentUser,
                  prefetched: Annotated[str, Form()] = ""):
+    # The page holds the next item already (prefetched): make it current and let the page swap it
+    # in, nothing rendered on this path. If it cannot be (released and taken by others), /next.
+    swap = is_htmx(request) and prefetched.strip().isdigit()
     try:
         with session.begin_nested():
-            queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
+            if swap:
+                taken = queues.submit_and_take_up(session, queue_id=queue_id, item_id=item_id, user=user,
+                                                  prefetched_item_id=int(prefetched))
+            else:
+                queues.submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
     except (Invalid, Conflict) as exc:
         # The item as it was, with the reason beside the submit button (htmx: only that box).
         ctx = _next_context(session, user, queue_id, item_id=item_id)
         ctx["message"] = exc.message
         return render(request, "annotations/next.html", ctx, block="submit_box", status_code=exc.status_code)
-    if is_htmx(request) and prefetched.strip().isdigit():
-        # The page holds the next item already: make it current and let the page swap it in
-        # (nothing is rendered on this path). If it cannot be (released and taken by others),
-        # the page loads /next in full.
-        claim = queues.take_up_prefetched(session, queue_id=queue_id, item_id=int(prefetched), user=user)
-        if claim is not None:
-            return Response(status_code=204, headers={
-                "HX-Trigger": json.dumps({"emend:queue-next": {"item": claim.item_id}})})
+    if swap and taken is not None:
+        return Response(status_code=204, headers={
+            "HX-Trigger": json.dumps({"emend:queue-next": {"item": taken.item_id}})})
     return _go(request, f"/queues/{queue_id}/next")
 
 

@@ -329,15 +329,32 @@ def take_up_prefetched(session: Session, *, queue_id: int, item_id: int, user: U
     """After a submit, make the prefetched item the current one: its claim counts as taken now
     (the idle clock restarts), and a reservation the sweep released meanwhile is taken back if
     the item still has room. None when it cannot be (the caller then shows /next in full)."""
-    queue = require_queue(session, user, queue_id)
-    item = session.get(QueueItem, item_id)
-    claim = session.scalar(select(QueueClaim).where(QueueClaim.item_id == item_id, QueueClaim.user_id == user.id)) \
-        if item is not None and item.queue_id == queue.id else None
-    if claim is None or claim.submitted_at is not None:
-        return None
+    return _take_up(session, require_queue(session, user, queue_id), item_id, user)
+
+
+def submit_and_take_up(session: Session, *, queue_id: int, item_id: int, user: User,
+                       prefetched_item_id: int) -> QueueClaim | None:
+    """Submit the current item and make the prefetched one current, in one go (the path that
+    decides how soon the next item shows: one access check, no render). Returns the prefetched
+    item's claim, or None when it cannot be taken up (the item itself is submitted either way)."""
+    claim = submit_item(session, queue_id=queue_id, item_id=item_id, user=user)
+    queue = session.get(Queue, queue_id)  # checked by submit_item, in the identity map
+    return _take_up(session, queue, prefetched_item_id, user) if claim.submitted_at else None
+
+
+def _take_up(session: Session, queue: Queue, item_id: int, user: User) -> QueueClaim | None:
     live = _live_claims(session, queue, user)
-    if claim.released_at is not None:
-        if live:  # the user holds another item already: that one is current
+    if live:
+        # The user's oldest open claim is the current item: only that one may be taken up.
+        if live[0].item_id != item_id:
+            return None
+        claim = live[0]
+    else:
+        # Released by the idle sweep: take the place back if it is still free.
+        claim = session.scalar(select(QueueClaim).join(QueueItem, QueueItem.id == QueueClaim.item_id).where(
+            QueueClaim.item_id == item_id, QueueClaim.user_id == user.id, QueueItem.queue_id == queue.id,
+            QueueClaim.submitted_at.is_(None), QueueClaim.released_at.is_not(None)))
+        if claim is None:
             return None
         retaken = session.execute(
             update(QueueItem).where(QueueItem.id == item_id, QueueItem.active_claims < queue.overlap)
@@ -345,8 +362,6 @@ def take_up_prefetched(session: Session, *, queue_id: int, item_id: int, user: U
         if retaken.rowcount != 1:
             return None
         claim.released_at = None
-    elif live[0].id != claim.id:
-        return None
     claim.claimed_at = utcnow()
     session.flush()
     return claim
@@ -392,7 +407,7 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     session.execute(update(QueueItem).where(QueueItem.id == item.id)
                     .values(submitted_count=QueueItem.submitted_count + 1).execution_options(synchronize_session=False))
     session.flush()
-    session.refresh(item)
+    session.expire(item, ["active_claims", "submitted_count", "has_room"])  # changed in SQL: reloaded if read
     events.record(session, kind="queue.item_submitted", actor=user, subject=item, project_id=queue.project_id,
                   run_id=item.run_id, document_id=item.document_id, data={"queue_id": queue.id, "labels": labels, "adopted_annotations": adopted})
     return claim
