@@ -51,6 +51,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--threads-per-slot", type=int, default=None,
+                        help="the job's threads per model slot (default: the service's own)")
     parser.add_argument("--server", default=os.environ.get("EMEND_TEST_DATABASE_URL",
                                                           "postgresql+psycopg://postgres@127.0.0.1/postgres"))
     args = parser.parse_args()
@@ -115,6 +117,8 @@ def main() -> int:
                         serial[name] += time.monotonic() - t
                 return wrapper
 
+            if args.threads_per_slot:
+                replays.THREADS_PER_SLOT = args.threads_per_slot
             replays._inputs = timed("inputs", replays._inputs)
             replays._store = timed("store", replays._store)
             started = time.monotonic()
@@ -130,7 +134,8 @@ def main() -> int:
     ideal = busy / args.concurrency
     result = {"backend": "sqlite" if args.sqlite else "postgresql", "versions": done.versions_done,
               "failed": done.versions_failed, "status": done.status, "model_calls": len(timings),
-              "concurrency": args.concurrency, "latency": args.latency, "wall_seconds": round(wall, 2),
+              "concurrency": args.concurrency, "threads_per_slot": replays.THREADS_PER_SLOT, "latency": args.latency,
+              "wall_seconds": round(wall, 2),
               "ideal_seconds": round(ideal, 2), "wall_over_ideal": round(wall / ideal, 3) if ideal else None,
               "utilisation": round(busy / (args.concurrency * wall), 3) if wall else None,
               # Before the first request (loading the slice) and after the last answer (scoring).

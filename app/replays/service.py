@@ -38,6 +38,7 @@ from app.replays import scoring
 log = logging.getLogger(__name__)
 SessionFactory = Callable[[], Session]
 STORE_EVERY = 8  # finished versions written per transaction
+THREADS_PER_SLOT = 2  # threads per model slot (bench/replay_bench.py --threads-per-slot compares)
 
 
 # ------------------------------------------------------------------ options
@@ -264,7 +265,7 @@ def run_replay(replay_id: int, *, session_factory: SessionFactory, propose=None)
     cache = ShortSessionCache(session_factory)
     # Twice as many threads as model slots: a thread between two calls (cache lookups, litellm's own
     # work, parsing) holds no slot, so another thread's call can take it (the workers do the same).
-    workers = 2 * max(1, get_settings().model_concurrency)
+    workers = THREADS_PER_SLOT * max(1, get_settings().model_concurrency)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="replay") as pool:
             pending: set = set()
