@@ -18,10 +18,12 @@ def search(session: DbSession, user: Annotated[User, scoped("read")], kind: str 
            project_id: str = "", model: str = "", intent: str = "", status: str = "", label: str = "",
            person_id: str = "", date_from: str = "", date_to: str = "", before: int | None = None) -> dict:
     """Runs, edits or annotations matching the filters, newest first, 50 a page; pass the answer's
-    `next_before` as `before` for the next page. `count` stops at 1,000 (`count_capped`)."""
+    `next_before` as `before` for the next page. `more` says whether there is one; `count` is the
+    exact number of results when the first page holds them all (else null, and `estimate` is
+    PostgreSQL's estimate of the total: nothing counts a large match set)."""
     filters = parse_filters(kind, q, project_id, model, intent, status, label, person_id, date_from, date_to)
     page = service.search(session, user=user, filters=filters, before=before)
-    return {"filters": filters.as_query(), "count": page.count, "count_capped": page.count_capped,
+    return {"filters": filters.as_query(), "count": page.count, "more": page.more, "estimate": page.estimate,
             "next_before": page.next_before,
             "results": [{"id": h.id, "kind": h.kind, "project_id": h.project_id, "run_id": h.run_id,
                          "document_id": h.document_id, "document_title": h.document_title, "model": h.model,

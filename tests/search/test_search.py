@@ -51,14 +51,26 @@ def test_annotations_by_label_and_comment(db, world):
 
 def test_keyset_pages_cover_every_result_once(db, world):
     _w, annotator, *_ = world
-    seen, before = [], None
+    seen, before, pages = [], None, []
     while True:
         page = service.search(db, user=annotator, filters=F(), before=before, page_size=2)
+        pages.append(page)
         seen += [h.id for h in page.hits]
         if page.next_before is None:
             break
         before = page.next_before
-    assert len(seen) == len(set(seen)) == page.count == 4 and seen == sorted(seen, reverse=True)
+    assert len(seen) == len(set(seen)) == 4 and seen == sorted(seen, reverse=True)
+    # Nothing counts the whole match set: the pages say "more" (PostgreSQL adds an estimate); the
+    # count is exact when the first page holds everything.
+    assert [p.more for p in pages] == [True, False] and all(p.count is None for p in pages)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    assert (pages[0].estimate is not None) == postgres and pages[1].estimate is None
+    whole = service.search(db, user=annotator, filters=F(), page_size=10)
+    assert (whole.count, whole.more, whole.estimate) == (4, False, None)
+
+
+def test_estimates_have_two_significant_figures():
+    assert [service.round_estimate(n) for n in (7, 99, 1234, 31_250, 987_654)] == [7, 99, 1200, 31000, 990000]
 
 
 def test_writers_and_outsiders_cannot_search(db, world, make_user):
