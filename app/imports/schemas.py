@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from app.bounds import MAX_ID
+from app.bounds import MAX_ID, text_problem
 from app.models.runs import INTENTS
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
@@ -17,6 +17,15 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
 
     id: ExternalId
+
+    @model_validator(mode="after")
+    def _storable(self):
+        # PostgreSQL cannot hold a NUL in text: refused here, with the line, on every backend alike.
+        for name, value in self:
+            problem = text_problem(value) if isinstance(value, str) else None
+            if problem:
+                raise ValueError(f"{name} {problem}")
+        return self
 
 
 class DocumentRecord(_Record):

@@ -675,15 +675,21 @@ def insert_rows(session: Session, table, rows: list[dict]) -> None:
     fixed = {n: d.arg(None) if d.is_callable else d.arg for n, d in defaults.items() if d.is_scalar or d.is_callable}
     quote = dialect.identifier_preparer.quote
     sql = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
-    cursor = session.connection().connection.driver_connection.cursor()
-    with cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            out = []
-            for c in columns:
-                value = row[c.name] if c.name in row else fixed.get(c.name)
-                fn = process[c.name]
-                out.append(fn(value) if fn is not None and value is not None else value)
-            copy.write_row(out)
+    raw = session.connection().connection.driver_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                out = []
+                for c in columns:
+                    value = row[c.name] if c.name in row else fixed.get(c.name)
+                    fn = process[c.name]
+                    out.append(fn(value) if fn is not None and value is not None else value)
+                copy.write_row(out)
+    except dialect.dbapi.Error as exc:
+        # As SQLAlchemy would raise it (IntegrityError for a refused row), so the batch is retried
+        # line by line and a lost connection makes the task retry, as for any other statement.
+        raise DBAPIError.instance(sql, None, exc, dialect.dbapi.Error, dialect=dialect,
+                                  connection_invalidated=bool(raw.broken)) from exc
 
 
 def _json_text(value) -> str:

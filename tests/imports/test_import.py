@@ -96,3 +96,28 @@ def test_create_import_needs_a_project_admin(db, project, writer, tmp_path):
     with pytest.raises(Forbidden):
         service.create_import(db, actor=writer, project_id=project.id, filename="x.jsonl", data=b"{}\n")
     assert db.scalar(select(func.count(Import.id))) == 0
+
+
+def test_text_the_database_cannot_hold_is_a_line_error(db, site_admin, project, tmp_path):
+    records = small_log()
+    records.insert(5, {"type": "edit", "id": "e-nul", "version": "a0", "start": 0, "end": 3, "original": "Teh",
+                       "replacement": "The", "rationale": "bad\u0000byte", "model": "m"})  # line 6
+    job = import_file(db, actor=site_admin, project=project, path=write_jsonl(tmp_path / "nul.jsonl", records))
+    assert job.status == "succeeded" and job.records_added == 18
+    assert [(e["line"], e["id"]) for e in job.errors] == [(6, "e-nul")]
+    assert "NUL" in job.errors[0]["message"]
+
+
+def test_bulk_rows_refused_by_the_database_raise_as_sqlalchemy_would(db, project):
+    """COPY (PostgreSQL) and executemany (SQLite) alike: an IntegrityError, which sends the batch
+    line by line, not a driver error that would end the job."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.events import service as events
+
+    row = events.event_values(db, kind="bench.check", project_id=project.id, data={"x": 1})
+    row["document_id"] = 2**31 - 1  # no such document
+    with pytest.raises(IntegrityError), db.begin_nested():
+        service.insert_rows(db, Event.__table__, [row])
+    service.insert_rows(db, Event.__table__, [{**row, "document_id": None}])
+    assert db.scalar(select(Event.data).where(Event.kind == "bench.check")) == {"x": 1}
