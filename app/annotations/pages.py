@@ -47,13 +47,11 @@ def _label(value: str) -> int | None:
 
 def _trace_context(session, user, run_id: int, queue_item: QueueItem | None = None) -> dict:
     trace = service.run_trace(session, run_id=run_id, user=user)
-    editors = {}
-    if trace.can_annotate:
-        editors = {s.id: corrections.initial_state(s) for s in trace.stages
-                   if s.status == "succeeded" and s.name in corrections.LIST_KEYS}
+    # The correction editors load when opened (GET /stages/{id}/correction): a stage with many
+    # rows must not weigh on every trace page. "editors" holds one only to answer a post.
     return {"trace": trace, "run": trace.run, "document": trace.document, "active": trace.run.status in ACTIVE,
             "stage_json": {s.id: service.stage_output_json(s) for s in trace.stages},
-            "editors": editors, "contexts": highlights.stage_contexts(trace),
+            "editors": {}, "contexts": highlights.stage_contexts(trace),
             "queue_item_id": queue_item.id if queue_item else None, "keys": keys.effective(user)}
 
 
@@ -111,15 +109,32 @@ def _editor(request: Request, session, user, stage: Stage, state: corrections.Ed
     return render(request, "annotations/trace.html", ctx, status_code=status_code)
 
 
+def _correctable(session, user, stage_id: int) -> Stage:
+    stage = session.get(Stage, stage_id)
+    if stage is None:
+        raise NotFound("No such stage.")
+    service.require_run(session, user, stage.run_id, annotate=True)
+    return stage
+
+
+@router.get("/stages/{stage_id}/correction")
+def correction_editor(request: Request, stage_id: int, session: DbSession, user: CurrentUser):
+    """The stage's correction editor, open, with its output as rows (the trace loads it when the
+    person opens "Correct this output"; without htmx, the trace with the editor open)."""
+    stage = _correctable(session, user, stage_id)
+    if stage.status != "succeeded":
+        raise Invalid("Only a stage that succeeded can be corrected.")
+    state = corrections.initial_state(stage)
+    state.open, state.focus = True, "tab-rows"
+    return _editor(request, session, user, stage, state)
+
+
 @router.post("/stages/{stage_id}/correction")
 def correct_stage(request: Request, stage_id: int, session: DbSession, user: CurrentUser,
                   form=Depends(_editor_form)):
     """The row editor's actions (add, remove, move a row, switch tabs: op) and its save; a
     refused save answers the editor with every typed value and the problems beside their rows."""
-    stage = session.get(Stage, stage_id)
-    if stage is None:
-        raise NotFound("No such stage.")
-    service.require_run(session, user, stage.run_id, annotate=True)
+    stage = _correctable(session, user, stage_id)
     state = _editor_state(stage, form)
     op = str(form.get("op") or "")
     if op:

@@ -135,8 +135,20 @@ def test_trace_offers_rows_and_a_json_tab(db, client, world):
     login(client, world.annotator)
     page = client.get(f"/runs/{world.run.id}/trace").text
     stage = _stage(db, world.run, "critique")
-    assert 'name="row-0-segment"' in page and "Passive voice hides who acts." in page
-    assert "Advanced (JSON)" in page and 'value="tab-json"' in page
+    # The trace holds only the editor's summary; opening it loads the editor.
+    assert f'hx-get="/stages/{stage.id}/correction"' in page and 'name="row-0-segment"' not in page
+    editor = client.get(f"/stages/{stage.id}/correction", headers=HX)
+    assert editor.status_code == 200 and "<html" not in editor.text
+    assert 'name="row-0-segment"' in editor.text and "Passive voice hides who acts." in editor.text
+    assert "Advanced (JSON)" in editor.text and 'value="tab-json"' in editor.text and " open" in editor.text
+    # Without htmx: the trace, with that editor open.
+    whole = client.get(f"/stages/{stage.id}/correction")
+    assert whole.status_code == 200 and "<html" in whole.text and 'name="row-0-segment"' in whole.text
+    client.cookies.clear()
+    login(client, world.writer)
+    assert client.get(f"/stages/{stage.id}/correction", headers=HX).status_code == 403
+    client.cookies.clear()
+    login(client, world.annotator)
     r = client.post(f"/stages/{stage.id}/correction", headers=HX, data={
         **_rows_form("critique", [CRITIQUE]), "op": "tab-json"})
     assert r.status_code == 200 and "<html" not in r.text

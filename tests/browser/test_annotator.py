@@ -65,6 +65,8 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     _sign_in(page, "annotator@example.com")
     page.goto(f"/queues/{queue_id}/next")
     page.locator("#queue-item").wait_for()
+    # The item is the queue's first run; on the shared live server, an earlier test's run may come first.
+    item_run_id = int(re.search(r"Run (\d+)", page.locator("#lineage h2").inner_text()).group(1))
     steps = page.locator("[data-step]")
     assert steps.count() >= 4  # the run, its three stages, critiques and edits
     page.keyboard.press("n")  # the run as a whole becomes current
@@ -86,7 +88,7 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     # Correct the critique stage and re-run the stages after it.
     critique = page.locator("section.stage").first
     critique.get_by_text("Correct this output and re-run the later stages").click()
-    text = page.request.get(f"/api/v1/runs/{run_id}").json()
+    text = page.request.get(f"/api/v1/runs/{item_run_id}").json()
     assert text["status"] == "succeeded"
     fixed = {"critiques": [{"segment": "", "category": "spelling", "severity": "high",
                             "text": "Several words are misspelt."}]}
@@ -95,9 +97,9 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     critique.get_by_role("button", name="Save correction and re-run").click()
     page.wait_for_url(re.compile(r"/runs/\d+/trace$"))
     child_id = int(re.search(r"/runs/(\d+)/trace", page.url).group(1))
-    assert child_id != run_id
+    assert child_id != item_run_id
     page.get_by_text("Corrected rerun of").wait_for()
-    assert page.locator(f'.lineage-parent a[href="/runs/{run_id}/trace"]').count() == 1
+    assert page.locator(f'.lineage-parent a[href="/runs/{item_run_id}/trace"]').count() == 1
     assert _wait_for_run(page, child_id)["status"] == "succeeded"
     page.reload()
     assert page.locator("section.stage").count() == 3

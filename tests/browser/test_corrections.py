@@ -53,6 +53,7 @@ def test_annotator_corrects_a_critique_row_by_row(page):
     stage.get_by_text("Correct this output and re-run the later stages").click()
     editor = stage.locator("details.correct")
     rows = editor.locator(".correction-row")
+    expect(editor.get_by_role("tab", name="Rows")).to_be_focused()  # loaded on opening
 
     # Start from an empty list: remove the model's rows one by one (the focus stays in the editor).
     while rows.count():
