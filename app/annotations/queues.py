@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -383,9 +383,7 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     if claim.submitted_at is not None:
         return claim
     session.flush()  # labels given in this transaction count
-    mine = list(session.scalars(select(Annotation).where(Annotation.user_id == user.id,
-                                                         or_(Annotation.queue_item_id == item.id,
-                                                             item_targets_clause(item)))))
+    mine = my_labels_on_item(session, item, user)
     labels = len(mine)
     if not labels:
         raise Invalid("Label or comment on at least one step of this item before submitting it.")
@@ -413,9 +411,24 @@ def submit_item(session: Session, *, queue_id: int, item_id: int, user: User) ->
     return claim
 
 
+def my_labels_on_item(session: Session, item: QueueItem, user: User) -> list[Annotation]:
+    """The user's annotations on the item's targets, wherever they gave them. Those saved with
+    this queue_item_id are among them (save_annotation refuses an item that does not hold the
+    target). One SELECT per kind of target, joined by UNION ALL: each is a look-up in the
+    annotations' target index, where one OR over all kinds made PostgreSQL scan the user's (or
+    every) annotation on each submit."""
+    parts = [select(Annotation).where(Annotation.user_id == user.id, part) for part in item_target_parts(item)]
+    return list(session.scalars(select(Annotation).from_statement(union_all(*parts))))
+
+
 def item_targets_clause(item: QueueItem):
     """Annotations on the item's targets, wherever they were given: for a run, the run and its
     stages, critiques and edits; for a document, those of every run of it and its versions' steps."""
+    return or_(*item_target_parts(item))
+
+
+def item_target_parts(item: QueueItem) -> list:
+    """item_targets_clause's terms, one per kind of target."""
     if item.run_id is not None:
         runs = select(Run.id).where(Run.id == item.run_id)
         versions = None
@@ -431,7 +444,7 @@ def item_targets_clause(item: QueueItem):
     ]
     if versions is not None:
         parts.append(and_(Annotation.target_kind == "segment", Annotation.target_id.in_(versions)))
-    return or_(*parts)
+    return parts
 
 
 # --- progress -----------------------------------------------------------------------------
