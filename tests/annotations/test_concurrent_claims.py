@@ -77,3 +77,60 @@ def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
         # 7 annotators, 3 items × 2 places: six get an item, one gets nothing, nobody gets two.
         assert len(claims) == RUNS * OVERLAP
         assert len({c.user_id for c in claims}) == RUNS * OVERLAP
+
+
+def test_simultaneous_next_and_prefetch_never_exceed_the_overlap(committed_engine):
+    """Each annotator takes an item and prefetches the one after it, all at the same moment: the
+    reservations are claims, so no item gets more than `overlap` people and has_room agrees."""
+    annotators_n, runs, overlap = 5, 4, 2
+    with Session(committed_engine, expire_on_commit=False) as s:
+        admin = accounts.create_user(s, email="prefetch-admin@example.com", password=PASSWORD, is_site_admin=True)
+        writer = accounts.create_user(s, email="prefetch-writer@example.com", password=PASSWORD)
+        project = accounts.create_project(s, name="Prefetch", actor=admin)
+        accounts.set_member(s, project=project, user=writer, role="writer", actor=admin)
+        annotators = []
+        for n in range(annotators_n):
+            user = accounts.create_user(s, email=f"prefetch-a{n}@example.com", password=PASSWORD)
+            accounts.set_member(s, project=project, user=user, role="annotator", actor=admin)
+            annotators.append(user)
+        document = make_document(s, writer, project)
+        for _ in range(runs):
+            make_run(s, document)
+        queue = queues.create_queue(s, project_id=project.id, user=admin, name="prefetch race", item_kind="run",
+                                    overlap=overlap, assignee_ids=[a.id for a in annotators])
+        s.commit()
+        queue_id = queue.id
+
+    barrier = threading.Barrier(annotators_n)
+    errors: list[BaseException] = []
+
+    def work(user) -> None:
+        try:
+            barrier.wait(timeout=30)
+            with Session(committed_engine, expire_on_commit=False) as s:
+                me = s.merge(user, load=False)
+                current = queues.next_item(s, queue_id=queue_id, user=me)
+                s.commit()
+                if current is not None:
+                    queues.prefetch_item(s, queue_id=queue_id, user=me, after_item_id=current.item_id)
+                    s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(a,)) for a in annotators]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+
+    with Session(committed_engine) as s:
+        items = s.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id)).all()
+        claims = s.scalars(select(QueueClaim).where(QueueClaim.item_id.in_([i.id for i in items]))).all()
+        per_item = Counter(c.item_id for c in claims)
+        assert all(count <= overlap for count in per_item.values()), per_item
+        assert {i.id: i.active_claims for i in items} == {i.id: per_item.get(i.id, 0) for i in items}
+        assert {i.id: i.has_room for i in items} == {i.id: per_item.get(i.id, 0) < overlap for i in items}
+        per_user = Counter(c.user_id for c in claims)
+        assert all(count <= 2 for count in per_user.values()), per_user  # the current item and one ahead
+        assert len(claims) == runs * overlap  # 4 items × 2 places, all taken by 5 people asking for 10
