@@ -26,7 +26,8 @@ LABELS = {
     "confidence": "Confidence", "start": "Start offset", "context_before": "Context before",
     "context_after": "Context after", "index": "Candidate edit", "score": "Score", "reason": "Reason",
 }
-LONG_FIELDS = {"segment", "original", "replacement", "text", "rationale", "reason"}
+# Text areas, not inputs: these may hold line breaks, which an <input> drops.
+LONG_FIELDS = {"segment", "original", "replacement", "text", "rationale", "reason", "context_before", "context_after"}
 MAX_ROWS = 5_000  # bounds the form parsing (each row is a handful of fields)
 
 

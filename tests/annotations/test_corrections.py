@@ -141,6 +141,9 @@ def test_trace_offers_rows_and_a_json_tab(db, client, world):
     assert editor.status_code == 200 and "<html" not in editor.text
     assert 'name="row-0-segment"' in editor.text and "Passive voice hides who acts." in editor.text
     assert "Advanced (JSON)" in editor.text and 'value="tab-json"' in editor.text and " open" in editor.text
+    # A text area's first line break is dropped by the browser: each one opens with one of its own.
+    assert '>\nPassive voice hides who acts.</textarea>' in editor.text
+    assert corrections.row_schema("propose").field("context_before").long  # may hold line breaks
     # Without htmx: the trace, with that editor open.
     whole = client.get(f"/stages/{stage.id}/correction")
     assert whole.status_code == 200 and "<html" in whole.text and 'name="row-0-segment"' in whole.text
