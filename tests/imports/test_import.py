@@ -121,3 +121,25 @@ def test_bulk_rows_refused_by_the_database_raise_as_sqlalchemy_would(db, project
         service.insert_rows(db, Event.__table__, [row])
     service.insert_rows(db, Event.__table__, [{**row, "document_id": None}])
     assert db.scalar(select(Event.data).where(Event.kind == "bench.check")) == {"x": 1}
+
+
+def test_statistics_are_refreshed_as_the_import_grows(db, site_admin, project, tmp_path, monkeypatch):
+    """On PostgreSQL the job runs ANALYZE each time its records double (from ANALYZE_FROM)."""
+    refreshed = []
+    original = service._refresh_statistics
+
+    def spy(session, importer, added):
+        before = importer.analyzed_at
+        original(session, importer, added)
+        if importer.analyzed_at != before:
+            refreshed.append(importer.analyzed_at)
+
+    monkeypatch.setattr(service, "ANALYZE_FROM", 4)
+    monkeypatch.setattr(service, "_refresh_statistics", spy)
+    job = import_file(db, actor=site_admin, project=project, path=write_jsonl(tmp_path / "log.jsonl", small_log()),
+                      batch_lines=2)
+    assert job.status == "succeeded" and job.records_added == 18
+    if db.get_bind().dialect.name == "postgresql":
+        assert refreshed == [4, 8, 16]  # doubling: not after every batch
+    else:
+        assert refreshed == []
