@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.accounts.deps import DbSession, scoped
-from app.annotations import agreement, comparisons, corrections, queues, service
+from app.annotations import agreement, comparisons, corrections, keys, notes, queues, service
 from app.annotations.schemas import (
     AnnotationIn,
     AnnotationOut,
@@ -12,10 +12,18 @@ from app.annotations.schemas import (
     ComparisonOut,
     CorrectionIn,
     CorrectionOut,
+    ItemCommentIn,
+    ItemCommentOut,
+    ItemNotesOut,
     NextItemOut,
     QueueAgreementOut,
     QueueItemOut,
+    ShortcutsIn,
+    ShortcutsOut,
+    TagIn,
+    TagOut,
 )
+from app.bounds import DbId
 from app.errors import NotFound
 from app.models import Document, QueueClaim, QueueItem, Stage, User
 
@@ -44,6 +52,15 @@ def _item_out(session, claim: QueueClaim) -> QueueItemOut:
 def next_item(queue_id: int, session: DbSession, user: User = scoped("annotate")):
     """Your current item in the queue, or a newly claimed one; `item` is null when none is left."""
     claim = queues.next_item(session, queue_id=queue_id, user=user)
+    return NextItemOut(item=_item_out(session, claim) if claim else None)
+
+
+@router.post("/queues/{queue_id}/prefetch", response_model=NextItemOut)
+def prefetch_item(queue_id: int, after: DbId, session: DbSession, user: User = scoped("annotate")):
+    """Reserve the item after your current one (`after`) so it can be loaded before it is needed;
+    it becomes current when you submit `after`. `item` is null when nothing is left, or when
+    `after` is not your current item."""
+    claim = queues.prefetch_item(session, queue_id=queue_id, user=user, after_item_id=after)
     return NextItemOut(item=_item_out(session, claim) if claim else None)
 
 
@@ -83,3 +100,57 @@ def make_comparison(body: ComparisonIn, session: DbSession, user: User = scoped(
     """Pick the better of two runs' revisions of the same version (or a tie)."""
     return comparisons.make_comparison(session, version_id=body.version_id, run_a_id=body.run_a_id,
                                        run_b_id=body.run_b_id, user=user, choice=body.choice, reason=body.reason)
+
+
+# --- tags and comments on queue items, shortcuts ------------------------------------------------
+
+def _notes_out(session, user, queue_id: int, item_id: int) -> ItemNotesOut:
+    found = notes.item_notes(session, ctx=notes.require_item(session, queue_id=queue_id, item_id=item_id, user=user),
+                             user=user)
+    return ItemNotesOut(tags=[TagOut.model_validate(t) for t in found.tags],
+                        comments=[ItemCommentOut.model_validate(c) for c in found.comments],
+                        hidden_comments=found.hidden_comments)
+
+
+@router.get("/queues/{queue_id}/items/{item_id}/notes", response_model=ItemNotesOut)
+def item_notes(queue_id: int, item_id: int, session: DbSession, user: User = scoped("annotate")):
+    """The item's tags and the comments you may see (blind queues hold others' back until you submit)."""
+    return _notes_out(session, user, queue_id, item_id)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/tags", response_model=TagOut, status_code=201)
+def add_tag(queue_id: int, item_id: int, body: TagIn, session: DbSession, user: User = scoped("annotate")):
+    """Tag an item you claimed (admins: any item of the queue); tagging twice returns the same tag."""
+    return notes.add_tag(session, queue_id=queue_id, item_id=item_id, user=user, tag=body.tag)
+
+
+@router.delete("/queues/{queue_id}/items/{item_id}/tags/{tag_id}", status_code=204)
+def remove_tag(queue_id: int, item_id: int, tag_id: int, session: DbSession, user: User = scoped("annotate")):
+    notes.remove_tag(session, queue_id=queue_id, item_id=item_id, user=user, tag_id=tag_id)
+
+
+@router.post("/queues/{queue_id}/items/{item_id}/comments", response_model=ItemCommentOut, status_code=201)
+def add_comment(queue_id: int, item_id: int, body: ItemCommentIn, session: DbSession,
+                user: User = scoped("annotate")):
+    """Add to the item's comment thread."""
+    return notes.add_comment(session, queue_id=queue_id, item_id=item_id, user=user, body=body.body)
+
+
+@router.delete("/queues/{queue_id}/items/{item_id}/comments/{comment_id}", status_code=204)
+def delete_comment(queue_id: int, item_id: int, comment_id: int, session: DbSession,
+                   user: User = scoped("annotate")):
+    """Take back your comment (admins: any); the event log keeps it."""
+    notes.delete_comment(session, queue_id=queue_id, item_id=item_id, user=user, comment_id=comment_id)
+
+
+@router.get("/me/shortcuts", response_model=ShortcutsOut)
+def get_shortcuts(user: User = scoped("annotate")):
+    """Your keyboard shortcuts on traces and queue items, and whether labelling moves on."""
+    return keys.effective(user).as_json()
+
+
+@router.put("/me/shortcuts", response_model=ShortcutsOut)
+def put_shortcuts(body: ShortcutsIn, session: DbSession, user: User = scoped("annotate")):
+    """Set your shortcuts (422 with the reason if a key is bound twice or an action has none)."""
+    wanted = {**keys.effective(user).keys, **body.keys}
+    return keys.save(session, user=user, keys=wanted, advance=body.advance).as_json()

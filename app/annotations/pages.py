@@ -13,6 +13,7 @@ from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
 from app.annotations import agreement, comparisons, corrections, keys, notes, queues, service
 from app.annotations import context as highlights
+from app.bounds import DbId
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import QueueItem, Run, Stage
 from app.web import is_htmx, render, templates
@@ -304,7 +305,7 @@ def queue_next(request: Request, queue_id: int, session: DbSession, user: Curren
 
 
 @router.post("/queues/{queue_id}/prefetch")
-def queue_prefetch(request: Request, queue_id: int, session: DbSession, user: CurrentUser, after: int):
+def queue_prefetch(request: Request, queue_id: int, session: DbSession, user: CurrentUser, after: DbId):
     """The item after the current one (`after`), reserved and rendered before it is needed; the
     page keeps it and swaps it in when the current item is submitted. 204: nothing to prefetch."""
     claim = queues.prefetch_item(session, queue_id=queue_id, user=user, after_item_id=after)

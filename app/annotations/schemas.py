@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -121,3 +121,49 @@ class QueueAgreementOut(BaseModel):
     queue_id: int
     overall: AgreementOut
     by_target_kind: dict[str, AgreementOut]
+
+
+class TagIn(BaseModel):
+    tag: str = Field(..., min_length=1, max_length=64)
+
+
+class TagOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    item_id: int
+    tag: str
+    user_id: int
+    created_at: datetime
+
+
+class ItemCommentIn(BaseModel):
+    body: str = Field(..., min_length=1, max_length=5_000)
+
+
+class ItemCommentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    item_id: int
+    user_id: int
+    body: str
+    created_at: datetime
+
+
+class ItemNotesOut(BaseModel):
+    tags: list[TagOut]
+    comments: list[ItemCommentOut]
+    hidden_comments: int = Field(..., description="Others' comments held back until you submit (blind queues).")
+
+
+class ShortcutsIn(BaseModel):
+    keys: dict[Literal["good", "neutral", "bad", "comment", "next", "previous", "submit", "help"],
+               Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=8)]] = Field(default_factory=dict, description="Keys per action; an action left out keeps "
+                                                                    "its current keys.")
+    advance: bool = Field(True, description="Labelling a step moves on to the next step.")
+
+
+class ShortcutsOut(BaseModel):
+    keys: dict[str, list[str]]
+    advance: bool

@@ -13,7 +13,7 @@ from app.db import utcnow
 from app.errors import Forbidden, Invalid
 from app.models import Event, Guideline, QueueClaim, QueueItem, QueueItemComment, QueueItemTag
 from tests.annotations.factories import label_item, make_run
-from tests.conftest import login
+from tests.conftest import api_headers, login
 
 HX = {"HX-Request": "true"}
 
@@ -300,3 +300,38 @@ def test_tag_and_comment_forms_answer_the_block_with_the_reason_inline(db, clien
     assert r.status_code == 422 and "Write a comment first." in r.text
     page = client.get(f"/queues/{queue.id}/next").text
     assert "Check the second edit." in page and '<span class="badge">typo</span>' in page
+
+
+# --- JSON API ---------------------------------------------------------------------------------
+
+def test_api_prefetch_tags_comments_and_shortcuts(db, client, world, two):
+    a, _b = two
+    queue = _queue(db, world, two, runs=2)
+    headers = api_headers(db, a, scopes=["annotate"])
+    current = client.get(f"/api/v1/queues/{queue.id}/next", headers=headers).json()["item"]["item_id"]
+    ahead = client.post(f"/api/v1/queues/{queue.id}/prefetch?after={current}", headers=headers).json()["item"]
+    assert ahead is not None and ahead["item_id"] != current
+    stale = client.post(f"/api/v1/queues/{queue.id}/prefetch?after={ahead['item_id']}", headers=headers)
+    assert stale.status_code == 200 and stale.json() == {"item": None}
+
+    base = f"/api/v1/queues/{queue.id}/items/{current}"
+    tag = client.post(f"{base}/tags", json={"tag": "typo"}, headers=headers)
+    assert tag.status_code == 201 and tag.json()["tag"] == "typo"
+    comment = client.post(f"{base}/comments", json={"body": "Look at edit 2."}, headers=headers)
+    assert comment.status_code == 201
+    got = client.get(f"{base}/notes", headers=headers).json()
+    assert [t["tag"] for t in got["tags"]] == ["typo"] and [c["body"] for c in got["comments"]] == ["Look at edit 2."]
+    assert client.delete(f"{base}/tags/{tag.json()['id']}", headers=headers).status_code == 204
+    assert client.delete(f"{base}/comments/{comment.json()['id']}", headers=headers).status_code == 204
+    assert client.get(f"{base}/notes", headers=headers).json() == {"tags": [], "comments": [], "hidden_comments": 0}
+    # Not claimed: refused as JSON.
+    other = f"/api/v1/queues/{queue.id}/items/{current + 1000}/tags"
+    refused = client.post(other, json={"tag": "x"}, headers=headers)
+    assert refused.status_code == 404 and "detail" in refused.json()
+
+    assert client.get("/api/v1/me/shortcuts", headers=headers).json()["keys"]["good"] == ["1", "+"]
+    put = client.put("/api/v1/me/shortcuts", json={"keys": {"good": ["g"]}, "advance": False}, headers=headers)
+    assert put.status_code == 200 and put.json()["keys"]["good"] == ["g"] and put.json()["advance"] is False
+    assert put.json()["keys"]["next"] == ["n", "j"]  # the actions left out keep their keys
+    clash = client.put("/api/v1/me/shortcuts", json={"keys": {"bad": ["g"]}}, headers=headers)
+    assert clash.status_code == 422 and "bound to both" in clash.json()["detail"]
