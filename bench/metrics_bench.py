@@ -18,6 +18,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.annotator_data import DEFAULT_SERVER, best_ms, scratch_database, seed
 
 
+def write_cost(s) -> None:
+    """What the rollup triggers add to writing: 500 single-edit decisions (a statement each) and
+    one UPDATE of 10,000 edits, with the triggers and with them off (replica role), rolled back."""
+    import time
+
+    from sqlalchemy import text
+
+    print(f"\n{'writes (rolled back)':40} {'triggers ms':>12} {'off ms':>9}")
+    ids = list(s.scalars(text("SELECT id FROM edits ORDER BY id DESC LIMIT 10000")))
+    decide = "UPDATE edits SET status = 'rejected', decision_source = 'human', decided_at = now() WHERE id = :i"
+    bulk = "UPDATE edits SET status = 'accepted', decision_source = 'human', decided_at = now() WHERE id >= :lo"
+    for name, statements in (("500 decisions, one statement each", [(decide, {"i": i}) for i in ids[:500]]),
+                             ("one UPDATE of 10,000 edits", [(bulk, {"lo": ids[-1]})])):
+        times = []
+        for role in ("replica", "origin"):  # off first: it warms the cache for the measured one
+            s.execute(text(f"SET session_replication_role = {role}"))
+            t = time.perf_counter()
+            for sql, params in statements:
+                s.execute(text(sql), params)
+            times.append((time.perf_counter() - t) * 1000)
+            s.rollback()
+        print(f"{name:40} {times[1]:12.1f} {times[0]:9.1f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--server", default=DEFAULT_SERVER)
@@ -52,6 +76,7 @@ def main() -> int:
                                  text("SELECT count(*) FROM edits")).scalar())):
                 best, median = best_ms(fn, args.rounds)
                 print(f"{name:40} {best:9.1f} {median:10.1f}")
+            write_cost(s)
         engine.dispose()
     return 0
 

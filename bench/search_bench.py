@@ -43,6 +43,10 @@ def main() -> int:
             "intent + status, no text": service.SearchFilters(intent="style", status="modified"),
             "runs by text": service.SearchFilters(kind="runs", q="cactus"),
             "annotations by text": service.SearchFilters(kind="annotations", q="verify"),
+            # Never together in the data (status and intent cycle with the edit id mod 4 and 6): a
+            # planner assuming independence expects them after a few rows of a backward scan.
+            "intent + status, none match": service.SearchFilters(intent="clarity", status="accepted"),
+            "text + intent + status, none": service.SearchFilters(q="harbour", intent="clarity", status="accepted"),
         }
         print(f"\nsearch, first page of 50 (no count; estimate), {args.edits:,} edits:")
         print(f"{'case':30} {'best ms':>9} {'median ms':>10} {'hits':>6} {'total':>9}")
