@@ -215,6 +215,8 @@ class TextDiff:
     work: int  # units compared (near-linear in the texts' size)
 
 
+# A changed sentence run keeping less than this share of its characters is shown as rewritten.
+REWRITE_SHARE = 0.4
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -227,6 +229,14 @@ def _sentences(text: str) -> list[str]:
     if cursor < len(text):
         out.append(text[cursor:])
     return out
+
+
+def _common_tail_space(a: str, b: str) -> tuple[str, str, str]:
+    """(a, b) without the whitespace both end with, and that whitespace."""
+    n = 0
+    while n < min(len(a), len(b)) and a[-1 - n] == b[-1 - n] and a[-1 - n].isspace():
+        n += 1
+    return a[:len(a) - n], b[:len(b) - n], a[len(a) - n:]
 
 
 def _words(text: str) -> int:
@@ -271,6 +281,15 @@ def diff_texts(a_text: str, b_text: str, *, a_label: str = "a", b_label: str = "
             a_tok, b_tok = _TOKEN.findall(s_old), _TOKEN.findall(s_new)
             words = align(a_tok, b_tok)
             work += words.work
+            kept = sum(len(t) for wtag, x1, x2, _y1, _y2 in words.ops if wtag == "equal" for t in a_tok[x1:x2])
+            if kept < REWRITE_SHARE * max(len(s_old), len(s_new)):
+                # Rewritten rather than edited: one deletion and one insertion read better than
+                # the new words threaded through the old ones at every shared "the".
+                core_old, core_new, tail = _common_tail_space(s_old, s_new)
+                push("replace", core_old, core_new)
+                push("equal", tail, tail)
+                insertions, deletions = insertions + _words(s_new), deletions + _words(s_old)
+                continue
             for wtag, x1, x2, y1, y2 in words.ops:
                 wa, wb = a_tok[x1:x2], b_tok[y1:y2]
                 push(wtag, "".join(wa), "".join(wb))

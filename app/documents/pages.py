@@ -19,6 +19,10 @@ from app.web import is_htmx, render
 router = APIRouter(include_in_schema=False)
 
 
+# Critiques drawn at once beside the text; the rest load as the writer scrolls the list.
+CRITIQUES_PAGE = 25
+
+
 def review_context(review: service.Review) -> dict:
     """The template context shared by the page and its fragments."""
     return {"r": review, "document": review.document, "run": review.run, "counts": review.counts,
@@ -33,6 +37,7 @@ def show_review(request: Request, session, user, document_id: int, *, block: str
         response = render(request, "edits/review.html", ctx, block=block, status_code=status_code, headers=headers)
     else:
         ctx["critiques"] = service.writer_critiques(session, document=review.document, version=review.version)
+        ctx["critiques_page"] = CRITIQUES_PAGE
         ctx["pending_feedback"] = service.unused_feedback(session, document_id=review.document.id)
         response = render(request, "documents/show.html", ctx, status_code=status_code, headers=headers)
     if review.state == "review":
@@ -87,13 +92,18 @@ def show_document(request: Request, session: DbSession, user: CurrentUser, docum
     return show_review(request, session, user, document_id)
 
 
-@router.get("/documents/{document_id}/progress", dependencies=[HEAVY])
+@router.get("/documents/{document_id}/progress")
 def document_progress(request: Request, session: DbSession, user: CurrentUser, document_id: int):
-    """The review block: polls itself while a run works, then shows the run's edits."""
+    """The review block's poll: the run's progress while it works (small, no text), then the
+    whole review block in place of the old one."""
+    active = service.active_run_progress(session, document_id=document_id, user=user)
     if not is_htmx(request):
-        access.require_document(session, user, document_id)
         return back_to(document_id)
-    return show_review(request, session, user, document_id, block="review")
+    if active is not None:
+        run, progress = active
+        return render(request, "edits/review.html", {"run": run, "progress": progress}, block="run_progress")
+    return show_review(request, session, user, document_id, block="review",
+                       headers={"HX-Retarget": "#review", "HX-Reswap": "outerHTML"})
 
 
 def _review_or_back(request: Request, session, user, document_id: int):
@@ -313,14 +323,16 @@ def _critiques_answer(request: Request, session, user, document_id: int):
     return render_critiques(request, session, user, document_id)
 
 
-def render_critiques(request: Request, session, user, document_id: int):
+def render_critiques(request: Request, session, user, document_id: int, *, offset: int = 0):
     document, role = access.require_document(session, user, document_id)
     critiques = service.writer_critiques(session, document=document, version=document.current_version)
     can_write = document.owner_id == user.id or role == "admin"
-    return render(request, "documents/show.html",
-                  {"document": document, "critiques": critiques, "can_write": can_write,
-                   "pending_feedback": service.unused_feedback(session, document_id=document.id)},
-                  block="critiques")
+    context = {"document": document, "critiques": critiques, "can_write": can_write,
+               "critiques_page": CRITIQUES_PAGE, "critique_offset": offset}
+    if offset:
+        return render(request, "documents/show.html", context, block="critique_rows")
+    context["pending_feedback"] = service.unused_feedback(session, document_id=document.id)
+    return render(request, "documents/show.html", context, block="critiques")
 
 
 @router.get("/documents/{document_id}/critiques")
@@ -328,6 +340,14 @@ def critiques(request: Request, session: DbSession, user: CurrentUser, document_
     if not is_htmx(request):
         return back_to(document_id, "#critiques")
     return render_critiques(request, session, user, document_id)
+
+
+@router.get("/documents/{document_id}/critiques/more")
+def more_critiques(request: Request, session: DbSession, user: CurrentUser, document_id: int,
+                   offset: Annotated[int, Query(ge=1, le=10_000_000)]):
+    if not is_htmx(request):
+        return back_to(document_id, "#critiques")
+    return render_critiques(request, session, user, document_id, offset=offset)
 
 
 @router.post("/critiques/{critique_id}/address")

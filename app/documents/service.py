@@ -16,6 +16,7 @@ from app.documents import diffing
 from app.errors import Conflict, Invalid, NotFound
 from app.events import service as events
 from app.models import Document, Edit, Feedback, Guideline, Run, User, Version
+from app.runs.progress import chunk_progress
 
 
 def clean_text(text: str) -> str:
@@ -313,6 +314,7 @@ class Review:
     guidelines: list
     sections: list = field(default_factory=list)  # window.Section, loaded or placeholders
     window: object | None = None  # window.ListWindow of the edit list
+    progress: object | None = None  # runs.progress.Progress while the run works
 
     @property
     def can_revise(self) -> bool:
@@ -356,7 +358,12 @@ def review(session: Session, *, document_id: int, user: User, edit_filter=None) 
                                      edit_filter=edit_filter or window.NO_FILTER)
         edits = [line.edit for line in listing.lines]
         shown = [line.section for line in listing.lines] or [0]
-        lo, hi = min(shown), max(shown)
+        lo, last = min(shown), max(shown)
+        # The sections of the list's first edits, up to a budget of text: where edits are sparse,
+        # a page of them can span most of the document. The others load as they come into view.
+        hi = lo
+        while hi < last and bounds[hi + 1][1] - bounds[lo][0] <= window.PAGE_TEXT_CHARS:
+            hi += 1
         loaded = window.section_edits(session, run_id=run.id, start=bounds[lo][0], end=bounds[hi][1])
         for index, (start, end) in enumerate(bounds):
             section_pieces = None
@@ -369,7 +376,18 @@ def review(session: Session, *, document_id: int, user: User, edit_filter=None) 
         sections = [window.Section(index=0, start=0, end=len(version.text), pieces=pieces)]
     return Review(document=document, role=role, version=version, run=run, state=state, edits=edits,
                   pieces=pieces, counts=counts, stop_message=stop_message(document), can_write=can_write,
-                  guidelines=guidelines_for(session, document=document), sections=sections, window=listing)
+                  guidelines=guidelines_for(session, document=document), sections=sections, window=listing,
+                  progress=chunk_progress(session, run) if state == "active" else None)
+
+
+def active_run_progress(session: Session, *, document_id: int, user: User):
+    """(run, progress) while the document's latest run works, else None: what the review block's
+    once-a-second poll needs, without reading the text."""
+    access.require_document(session, user, document_id)
+    run = latest_run(session, document_id=document_id)
+    if run is None or run.status not in ("queued", "running"):
+        return None
+    return run, chunk_progress(session, run)
 
 
 # --- the writer's own controls: finish and reopen, critiques, the clean read view -----------------

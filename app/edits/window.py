@@ -19,7 +19,8 @@ from app.accounts import access
 from app.errors import Invalid, NotFound
 from app.models import INTENTS, Document, Edit, Run, User, Version
 
-PAGE_EDITS = 100  # rows of the edit list per window
+PAGE_EDITS = 50  # rows of the edit list per window
+PAGE_TEXT_CHARS = 40_000  # text drawn with the page around the first window's edits (sections)
 SECTION_CHARS = 6_000  # a text section closes at the first paragraph break after this many characters
 SECTION_EDITS = 60  # ... or after this many edits
 CONTEXT_CHARS = 40  # context shown each side of an edit in the list

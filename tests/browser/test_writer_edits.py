@@ -123,7 +123,12 @@ def test_writer_edits_by_hand_goes_on_after_a_stop_and_reads_the_result(page):
     page.locator("#toggle-changes").click()
     page.wait_for_url(re.compile(r"changes=true"))
     assert page.locator("#read-text ins, #read-text del").count() >= 1
-    assert not page.locator("#plain-text").is_visible()  # the copy source stays out of sight
+    # Copy gives the text as it reads now, without the removed words.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator("#copy-text").click()
+    page.locator("#copy-text").filter(has_text="Copied").wait_for()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "We think the flow" in copied and "beleive" not in copied
     for suffix in ("txt", "md"):
         with page.expect_download() as info:
             page.locator(f"#download-{suffix}").click()

@@ -140,3 +140,14 @@ def test_diff_page_of_a_long_document_comes_in_windows_that_add_up_to_the_whole_
     assert unified.status_code == 200 and unified.headers["content-type"].startswith("text/plain")
     assert unified.text.splitlines() == service.diff_versions(text, second.text, a_label=f"version {first.number}",
                                                               b_label=f"version {second.number}").unified
+
+
+def test_a_rewritten_paragraph_reads_as_one_replacement_and_an_edited_one_word_by_word():
+    old = "Her grandmother reviewed the weather over the valley in the early morning.\n\nThe cat sat on the mat.\n"
+    new = "A paragraph the writer rewrote by hand.\n\nThe cat sat on a mat.\n"
+    diff = service.diff_versions(old, new)
+    changed = [(a, b) for tag, a, b in diff.ops if tag != "equal"]
+    assert changed[0] == ("Her grandmother reviewed the weather over the valley in the early morning.",
+                          "A paragraph the writer rewrote by hand.")
+    assert changed[1] == ("the", "a")
+    assert _sides(diff) == (old, new)

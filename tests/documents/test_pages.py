@@ -126,11 +126,18 @@ def test_another_writer_gets_404(client, db, doc, member):
 def test_progress_polls_while_running_then_shows_the_edits(client, db, writer, doc):
     run = make_run(db, doc, [], status="running")
     login(client, writer)
+    page = client.get(f"/documents/{doc.id}")
+    assert 'hx-trigger="every 1s" hx-target="#run-progress"' in page.text
+    # While it works, the poll answers the progress alone: no text of the document.
+    run.chunk_count = 4
     polling = client.get(f"/documents/{doc.id}/progress", headers=HX)
-    assert 'hx-trigger="every 1s"' in polling.text and "running" in polling.text and "<html" not in polling.text
+    assert polling.text.lstrip().startswith('<section class="card" id="run-progress"')
+    assert "running" in polling.text and "<html" not in polling.text and doc.current_version.text[:20] not in polling.text
+    assert "HX-Retarget" not in polling.headers
     run.status = "failed"
     run.error = "The model answered nothing usable."
     failed = client.get(f"/documents/{doc.id}/progress", headers=HX)
+    assert failed.headers["HX-Retarget"] == "#review" and failed.headers["HX-Reswap"] == "outerHTML"
     assert "every 1s" not in failed.text and "The model answered nothing usable." in failed.text
     assert 'id="revise-button"' in failed.text
     done = make_run(db, doc, [("Teh", "The")])

@@ -124,3 +124,37 @@ def test_api_hand_edit_finish_and_override(client, db, writer, doc):
     client.post(f"/api/v1/documents/{doc.id}/reopen", headers=headers)
     started = client.post(f"/api/v1/documents/{doc.id}/revise", headers=headers, json={})
     assert started.status_code == 201 and started.json()["run_id"]
+
+
+def test_a_long_list_of_critiques_comes_a_page_at_a_time(client, db, writer, doc):
+    import re
+
+    from app.documents.pages import CRITIQUES_PAGE
+    from app.models import Critique, Stage
+
+    run = make_run(db, doc, [])
+    stage = Stage(run_id=run.id, position=0, name="critique", status="succeeded")
+    db.add(stage)
+    db.flush()
+    total = 2 * CRITIQUES_PAGE + 3
+    db.add_all([Critique(run_id=run.id, stage_id=stage.id, version_id=run.version_id, position=i, start=0, end=3,
+                         segment="Teh", category="spelling", severity="low", text=f"Critique number {i}.")
+                for i in range(total)])
+    db.flush()
+    login(client, writer)
+    page = client.get(f"/documents/{doc.id}")
+    assert f"Critiques <small class=\"muted\">({total})</small>" in page.text
+    seen = re.findall(r"Critique number (\d+)\.", page.text)
+    assert len(seen) == CRITIQUES_PAGE
+    offset = CRITIQUES_PAGE
+    while True:
+        more = re.search(r'hx-get="(/documents/\d+/critiques/more\?offset=\d+)"', page.text)
+        if not more:
+            break
+        page = client.get(more.group(1), headers=HX)
+        assert page.status_code == 200 and "<html" not in page.text
+        found = re.findall(r"Critique number (\d+)\.", page.text)
+        assert len(found) == min(CRITIQUES_PAGE, total - offset)
+        seen += found
+        offset += len(found)
+    assert sorted(map(int, seen)) == list(range(total))

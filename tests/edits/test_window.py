@@ -75,17 +75,19 @@ def test_review_page_is_a_window_and_the_rest_comes_in_fragments(client, db, wri
     assert page.status_code == 200
     rows = re.findall(r'<li id="edit-(\d+)" class="edit-row', page.text)
     assert len(rows) == window.PAGE_EDITS
-    assert 'id="list-more"' in page.text and "150 more" in page.text
+    page_size = window.PAGE_EDITS
+    assert 'id="list-more"' in page.text and f"{250 - page_size} more" in page.text
     placeholders = re.findall(r'id="section-(\d+)"[^>]*data-loaded="false"', page.text)
     assert placeholders  # the text beyond the window is not on the page
     shown = events_of(db, "edits.shown")[-1].data["edit_ids"]
-    assert len(shown) == window.PAGE_EDITS  # exposure is what the page showed
-    more = client.get(f"/runs/{run.id}/review/edits", params={"offset": 100}, headers=HX)
+    assert len(shown) == page_size  # exposure is what the page showed
+    more = client.get(f"/runs/{run.id}/review/edits", params={"offset": page_size}, headers=HX)
     assert more.status_code == 200
     more_rows = re.findall(r'<li id="edit-(\d+)" class="edit-row', more.text)
-    assert len(more_rows) == 100 and not set(more_rows) & set(rows) and 'id="list-more"' in more.text
-    last = client.get(f"/runs/{run.id}/review/edits", params={"offset": 200}, headers=HX)
-    assert len(re.findall(r'class="edit-row', last.text)) == 50 and 'id="list-more"' not in last.text
+    assert len(more_rows) == page_size and not set(more_rows) & set(rows) and 'id="list-more"' in more.text
+    tail = 250 - (250 // page_size - (250 % page_size == 0)) * page_size
+    last = client.get(f"/runs/{run.id}/review/edits", params={"offset": 250 - tail}, headers=HX)
+    assert len(re.findall(r'class="edit-row', last.text)) == tail and 'id="list-more"' not in last.text
     index = int(placeholders[-1])
     section = client.get(f"/runs/{run.id}/review/sections/{index}", headers=HX)
     assert section.status_code == 200 and f'id="section-{index}"' in section.text
