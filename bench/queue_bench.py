@@ -155,6 +155,16 @@ def main() -> int:
                 "AND queue_claims.released_at IS NULL)) ORDER BY queue_items.position LIMIT 50"),
                 {"q": ids["queue"], "u": ids["ann"]}).scalars().all()
         print("next-item query plan:\n  " + "\n  ".join(plan), flush=True)
+        with engine.connect() as conn:  # the same query as it was before has_room (for comparison)
+            before = conn.execute(text(
+                "EXPLAIN (ANALYZE, COSTS OFF) SELECT queue_items.id FROM queue_items WHERE "
+                "queue_items.queue_id = :q AND queue_items.active_claims < 1 AND NOT (EXISTS (SELECT "
+                "queue_claims.id FROM queue_claims WHERE queue_claims.item_id = queue_items.id AND "
+                "queue_claims.user_id = :u AND queue_claims.released_at IS NULL)) ORDER BY queue_items.position "
+                "LIMIT 50"), {"q": ids["queue"], "u": ids["ann"]}).scalars().all()
+        print("  before (active_claims < overlap):\n    "
+              + "\n    ".join(line for line in before if "Removed" in line or "Execution" in line or " Scan " in line),
+              flush=True)
         # The submit's look-up of the annotator's labels on the item (queues.submit_item).
         from sqlalchemy import select, union_all
 
@@ -168,6 +178,17 @@ def main() -> int:
             sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
             plan = s.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql)).scalars().all()
         print("submit's labels-on-the-item query plan:\n  " + "\n  ".join(plan), flush=True)
+        with Session(engine) as s:  # as it was before: one OR over every kind of target
+            from sqlalchemy import or_
+
+            from app.annotations.queues import item_targets_clause
+            old = select(Annotation.id).where(Annotation.user_id == ids["ann"], or_(
+                Annotation.queue_item_id == free.id, item_targets_clause(free)))
+            sql = str(old.compile(engine, compile_kwargs={"literal_binds": True}))
+            before = s.execute(text("EXPLAIN (ANALYZE, COSTS OFF) " + sql)).scalars().all()
+        print("  before (one OR):\n    " + "\n    ".join(
+            line for line in before if "Removed" in line or "Execution" in line or line.lstrip().startswith("Seq")
+            or "on annotations" in line), flush=True)
 
         app = create_app()
         client = TestClient(app, base_url="http://testserver")
