@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -153,3 +153,12 @@ def guidance(session: Session, *, queue: Queue, item: QueueItem) -> Guidance:
         Guideline.project_id == queue.project_id, Guideline.active.is_(True), scope).order_by(Guideline.id)))
     return Guidance(project_guidelines=project.guidelines or "", guidelines=texts,
                     instructions=queue.instructions or "")
+
+
+def tag_counts(session: Session, *, queue: Queue) -> list[tuple[str, int]]:
+    """The queue's tags with how many items carry each, most used first (the queue page)."""
+    rows = session.execute(
+        select(QueueItemTag.tag, func.count()).join(QueueItem, QueueItem.id == QueueItemTag.item_id)
+        .where(QueueItem.queue_id == queue.id).group_by(QueueItemTag.tag)
+        .order_by(func.count().desc(), QueueItemTag.tag).limit(100)).all()
+    return [(tag, n) for tag, n in rows]

@@ -243,7 +243,8 @@ def _queue_context(session, user, queue_id: int, message: str | None = None) -> 
         "agreement": agreement.queue_agreement(session, queue=queue), "is_admin": role == "admin",
         "assigned": queues.is_assignee(session, queue, user),
         "candidates": queues.project_annotators(session, queue.project_id) if role == "admin" else [],
-        "assignee_ids": queues.assignee_ids(session, queue), "message": message}
+        "assignee_ids": queues.assignee_ids(session, queue), "message": message,
+        "tags": notes.tag_counts(session, queue=queue)}
 
 
 @router.get("/queues/{queue_id}")

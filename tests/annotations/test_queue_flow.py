@@ -335,3 +335,17 @@ def test_api_prefetch_tags_comments_and_shortcuts(db, client, world, two):
     assert put.json()["keys"]["next"] == ["n", "j"]  # the actions left out keep their keys
     clash = client.put("/api/v1/me/shortcuts", json={"keys": {"bad": ["g"]}}, headers=headers)
     assert clash.status_code == 422 and "bound to both" in clash.json()["detail"]
+
+
+def test_queue_page_counts_the_items_tags(db, client, world, two):
+    a, b = two
+    queue = _queue(db, world, two, runs=2)
+    first = queues.next_item(db, queue_id=queue.id, user=a).item_id
+    second = queues.next_item(db, queue_id=queue.id, user=b).item_id
+    notes.add_tag(db, queue_id=queue.id, item_id=first, user=a, tag="typo")
+    notes.add_tag(db, queue_id=queue.id, item_id=second, user=b, tag="typo")
+    notes.add_tag(db, queue_id=queue.id, item_id=second, user=b, tag="unclear")
+    assert notes.tag_counts(db, queue=queue) == [("typo", 2), ("unclear", 1)]
+    login(client, world.admin)
+    page = client.get(f"/queues/{queue.id}").text
+    assert '<span class="badge">typo</span> 2,' in page and '<span class="badge">unclear</span> 1' in page

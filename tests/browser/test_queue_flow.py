@@ -94,6 +94,16 @@ def _work_the_queue(page, queue_id: int) -> None:
     guide = page.locator(".queue-guide")
     expect(guide).to_contain_text("Label the run as a whole first.")
     expect(guide).to_contain_text("Prefer plain words over jargon.")
+    # On a small screen the guidelines start folded above the item; one click opens them.
+    page.set_viewport_size({"width": 480, "height": 900})
+    page.reload()
+    page.wait_for_function("() => { const d = document.querySelector('.queue-guide details.guide');"
+                           " return d && !d.open; }")
+    guide.get_by_text("Guidelines and instructions").click()
+    expect(guide.get_by_text("Label the run as a whole first.")).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    page.locator("#queue-item").wait_for()
 
     # `?` lists the person's actual bindings.
     page.keyboard.press("?")
