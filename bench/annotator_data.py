@@ -154,8 +154,9 @@ def seed(url: str, *, edits: int, events: int, runs: int = 20_000, documents: in
 
         # Queue: the first queue_items runs, each claimed and submitted by two annotators.
         conn.execute(insert(QueueItem).from_select(
-            ["queue_id", "position", "run_id", "active_claims", "submitted_count", "created_at"],
-            select(literal(ids["queue_id"]), gv, literal(first_run) + gv, literal(2), literal(2), created)
+            ["queue_id", "position", "run_id", "active_claims", "submitted_count", "has_room", "created_at"],
+            select(literal(ids["queue_id"]), gv, literal(first_run) + gv, literal(2), literal(2), literal(False),
+                   created)
             .where(gv <= queue_items), include_defaults=True))
         first_item = conn.scalar(select(func.min(QueueItem.id)))
         for k in range(2):

@@ -170,7 +170,8 @@ def _steps_context(session, user, version_id: int, *, stop: bool, queue_item_id:
                    next_url: str = "") -> dict:
     view = service.version_steps(session, version_id=version_id, user=user, stop_at_first_error=stop)
     return {"view": view, "version": view.version, "document": view.document, "stop": stop,
-            "queue_item_id": queue_item_id, "next_url": next_url or f"/versions/{version_id}/steps"}
+            "queue_item_id": queue_item_id, "next_url": next_url or f"/versions/{version_id}/steps",
+            "keys": keys.effective(user)}
 
 
 @router.get("/versions/{version_id}/steps")

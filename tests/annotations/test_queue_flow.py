@@ -233,6 +233,8 @@ def test_shortcuts_form_and_the_overlay_shows_the_persons_bindings(db, client, w
     assert "keeps it current" in page
     trace = client.get(f"/runs/{world.run.id}/trace").text
     assert 'id="keys-help"' in trace and '<span class="kbd">g</span>/<span class="kbd">1</span> good' in trace
+    steps = client.get(f"/versions/{world.document.current_version_id}/steps").text
+    assert 'id="keys-help"' in steps and '<span class="kbd">g</span>/<span class="kbd">1</span> good' in steps
 
 
 # --- guidance, tags and comments --------------------------------------------------------------
