@@ -81,7 +81,8 @@ def save_label(request: Request, session: DbSession, user: CurrentUser,
                       headers={"HX-Retarget": "#steps", "HX-Reswap": "outerHTML"})
     return render(request, "annotations/_label.html", {
         "kind": annotation.target_kind, "tid": annotation.target_id, "step": annotation.step, "ann": annotation,
-        "qid": item_id, "stop": stop, "next_url": next, "others": [], "can_annotate": True, "saved": True})
+        "qid": item_id, "stop": stop, "next_url": next, "others": [], "can_annotate": True, "saved": True,
+        "keys": keys.effective(user)})
 
 
 async def _editor_form(request: Request):

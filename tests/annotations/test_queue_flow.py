@@ -233,6 +233,10 @@ def test_shortcuts_form_and_the_overlay_shows_the_persons_bindings(db, client, w
     assert "keeps it current" in page
     trace = client.get(f"/runs/{world.run.id}/trace").text
     assert 'id="keys-help"' in trace and '<span class="kbd">g</span>/<span class="kbd">1</span> good' in trace
+    # The label buttons hint at the person's own keys, also in the widget a save answers.
+    assert '+1 good <span class="kbd">g</span>' in trace
+    saved = client.post("/annotations", headers=HX, data={"target_kind": "run", "target_id": world.run.id, "label": "1"})
+    assert '+1 good <span class="kbd">g</span>' in saved.text and '0 neutral <span class="kbd">2</span>' in saved.text
     steps = client.get(f"/versions/{world.document.current_version_id}/steps").text
     assert 'id="keys-help"' in steps and '<span class="kbd">g</span>/<span class="kbd">1</span> good' in steps
 
