@@ -1,8 +1,11 @@
 """Engine, sessions and the declarative Base shared by every table."""
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,6 +42,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        checkpointed = bool(path) and path != ":memory:" and not path.startswith("file:")
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # web and worker write the same file
@@ -47,6 +51,12 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            if checkpointed:
+                # No checkpoint inside a commit (it would hold the write lock while it copies the
+                # log into the file, a long pause for the next writer); a thread does it instead.
+                cur.execute("PRAGMA wal_autocheckpoint=0")
+                cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the log shrinks back after a burst
+                _checkpoints.watch(path)
             cur.close()
             # Let SQLAlchemy, not pysqlite, open transactions, so SAVEPOINTs behave (SQLAlchemy docs).
             dbapi_conn.isolation_level = None
@@ -117,6 +127,56 @@ def _writer_lock(path: str | None) -> threading.Lock:
     with _writer_locks_guard:
         return _writer_locks.setdefault(str(Path(path).resolve()) if path and path != ":memory:" else f"mem:{id(path)}",
                                         threading.Lock())
+
+
+WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of SQLite's write-ahead log kept once it was checkpointed
+
+
+class _Checkpoints:
+    """Checkpoints the write-ahead log of each SQLite file this process uses, once a second, from a
+    thread of its own. PASSIVE: it copies what no reader still needs and never waits for a lock,
+    so it never makes a request wait (SQLite's automatic checkpoint runs inside a commit)."""
+
+    INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        self._paths: set[str] = set()
+        self._guard = threading.Lock()
+        self._pid: int | None = None  # the thread does not survive a fork: start one per process
+
+    def watch(self, path: str) -> None:
+        with self._guard:
+            self._paths.add(str(Path(path).resolve()))
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.INTERVAL)
+            with self._guard:
+                paths = list(self._paths)
+            for path in paths:
+                if not Path(path).exists():  # a test's file, removed
+                    with self._guard:
+                        self._paths.discard(path)
+                    continue
+                self.checkpoint(path)
+
+    @staticmethod
+    def checkpoint(path: str) -> None:
+        try:
+            # mode=rw: never create a file that was removed meanwhile.
+            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0.1)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # busy or gone: the next round tries again
+
+
+_checkpoints = _Checkpoints()
 
 
 def _take(conn, lock: threading.Lock) -> None:

@@ -35,10 +35,10 @@ def main() -> None:
     from app.documents import diffing
 
     rng = random.Random(7)
-    words = "river team report market signal garden window budget letter engine winter harbour".split()
+    words = ["river", "team", "report", "market", "signal", "garden", "window", "budget", "letter", "engine", "winter", "harbour"]
     paragraphs = [" ".join(rng.choice(words) for _ in range(60)).capitalize() + "." for _ in range(600)]
     text = "\n\n".join(paragraphs)[:200_000].ljust(200_000, ".")
-    starts = sorted(rng.sample(range(0, 199_000), 60))
+    starts = sorted(rng.sample(range(199_000), 60))
     marks = [context.Mark("critique", i, i + 1, s, s + 40, "vague · medium: say it plainly")
              for i, s in enumerate(starts)]
     env = Environment(loader=FileSystemLoader(str(ROOT / "templates")), autoescape=True)

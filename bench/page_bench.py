@@ -40,7 +40,7 @@ from app.models import Document, Edit, Run, User, Version
 from tests.conftest import create_postgres_database, drop_postgres_database
 
 SIZES = [("1k words", 1_000, None), ("5k words", 5_000, None), ("15k words", 15_000, None),
-         ("40k words", 40_000, None), ("200,000 chars", None, 200_000)]
+         ("40k words", 40_000, None), ("200,000 chars", None, 200_000), ("500,000 chars", None, 500_000)]
 EDIT_EVERY = 100  # characters between pending edits
 SYLLABLES = ["ba", "be", "bi", "bo", "bu", "da", "de", "di", "do", "ka", "ke", "ki", "ko", "la", "le", "li",
              "lo", "ma", "me", "mi", "mo", "na", "ne", "ni", "no", "ra", "re", "ri", "ro", "sa", "se", "si",
@@ -192,7 +192,7 @@ def contention(port: int, headers: dict, project_path: str, review_path: str, di
 
 
 def deciders(port: int, headers: dict, ids: list[int], cursor: list[int], think: float, seconds: float,
-             base: float) -> None:
+             base: float, label: str) -> None:
     """20 clients deciding edits, each after the last answer plus `think` seconds; `cursor` hands out
     pending edits across rounds."""
     decided: list[float] = []
@@ -219,7 +219,7 @@ def deciders(port: int, headers: dict, ids: list[int], cursor: list[int], think:
         thread.start()
     for thread in threads:
         thread.join()
-    print(f"20 clients deciding, {think:g} s between decisions: n={len(decided)} ({len(decided) / seconds:.0f}/s) "
+    print(f"20 clients deciding, {think:g} s between decisions ({label}): n={len(decided)} ({len(decided) / seconds:.0f}/s) "
           f"p50 {p(decided, .5):.1f} ms p99 {p(decided, .99):.1f} ms ({p(decided, .99) / base:.1f}x baseline), "
           f"errors {errors[0]}", flush=True)
 
@@ -259,21 +259,21 @@ def bench_backend(name: str, url: str, seconds: float, extra_servers: list[tuple
         quiet, _ = median_get(timer, project_path, 20)
         print(f"project page alone: median {quiet:.1f} ms")
         contention(port, headers, project_path, review_path, diff_path, seconds, base, "as configured")
-        for label, env in extra_servers:
-            other = dl.free_port()
-            other_proc = dl.start_server(url, other, 1, env)
-            try:
-                contention(other, dl.signed_in_headers(f"http://127.0.0.1:{other}"), project_path, review_path,
-                           diff_path, seconds, base, label)
-            finally:
-                other_proc.terminate()
-                other_proc.wait(10)
-
         # 20 writers deciding at once (closed loop: each sends its next decision when the last one
         # answered, after a pause for reading; 0 s is saturation, 0.5 s a fast keyboard reviewer).
         cursor = [0]
         for think in thinks:
-            deciders(port, headers, data["edit_ids"], cursor, think, seconds, base)
+            deciders(port, headers, data["edit_ids"], cursor, think, seconds, base, "as configured")
+        for label, env in extra_servers:  # the same on servers with other settings, for comparison
+            other = dl.free_port()
+            other_proc = dl.start_server(url, other, 1, env)
+            try:
+                other_headers = dl.signed_in_headers(f"http://127.0.0.1:{other}")
+                contention(other, other_headers, project_path, review_path, diff_path, seconds, base, label)
+                deciders(other, other_headers, data["edit_ids"], cursor, thinks[-1], seconds, base, label)
+            finally:
+                other_proc.terminate()
+                other_proc.wait(10)
 
         _check_applied(url, data)
     finally:

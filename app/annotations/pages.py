@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import access
 from app.accounts.deps import CurrentUser, DbSession
+from app.admission import HEAVY
 from app.annotations import agreement, comparisons, corrections, keys, notes, queues, service
 from app.annotations import context as highlights
 from app.bounds import DbId
@@ -56,7 +57,7 @@ def _trace_context(session, user, run_id: int, queue_item: QueueItem | None = No
             "queue_item_id": queue_item.id if queue_item else None, "keys": keys.effective(user)}
 
 
-@router.get("/runs/{run_id}/trace")
+@router.get("/runs/{run_id}/trace", dependencies=[HEAVY])
 def trace_page(request: Request, run_id: int, session: DbSession, user: CurrentUser):
     return render(request, "annotations/trace.html", _trace_context(session, user, run_id), block="trace_body")
 
@@ -302,12 +303,12 @@ def _next_context(session, user, queue_id: int, *, stop: bool = False, item_id: 
     return ctx
 
 
-@router.get("/queues/{queue_id}/next")
+@router.get("/queues/{queue_id}/next", dependencies=[HEAVY])
 def queue_next(request: Request, queue_id: int, session: DbSession, user: CurrentUser, stop: bool = False):
     return render(request, "annotations/next.html", _next_context(session, user, queue_id, stop=stop))
 
 
-@router.post("/queues/{queue_id}/prefetch")
+@router.post("/queues/{queue_id}/prefetch", dependencies=[HEAVY])
 def queue_prefetch(request: Request, queue_id: int, session: DbSession, user: CurrentUser, after: DbId):
     """The item after the current one (`after`), reserved and rendered before it is needed; the
     page keeps it and swaps it in when the current item is submitted. 204: nothing to prefetch."""
@@ -429,7 +430,7 @@ def _compare_context(session, user, version_id: int, a: int | None, b: int | Non
             "active": any(r.status in ACTIVE for r in view.runs)}
 
 
-@router.get("/versions/{version_id}/compare")
+@router.get("/versions/{version_id}/compare", dependencies=[HEAVY])
 def compare_page(request: Request, version_id: int, session: DbSession, user: CurrentUser,
                  a: Annotated[int | None, Query()] = None, b: Annotated[int | None, Query()] = None):
     return render(request, "annotations/compare.html", _compare_context(session, user, version_id, a, b))

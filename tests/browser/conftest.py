@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,14 +36,13 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[str]:
-    """The whole app as a user gets it from `emend serve` (demo data, a worker on the embedded
-    broker), on a free port with its own SQLite database. Yields the base URL."""
-    var = tmp_path_factory.mktemp("live")
+@contextmanager
+def serve(var: Path, database_url: str | None = None) -> Iterator[str]:
+    """`emend serve` as a user gets it (demo data, a worker on the embedded broker) on a free port,
+    on its own SQLite file under `var` or on `database_url`. Yields the base URL."""
     port = free_port()
     env = {
-        "EMEND_DATABASE_URL": f"sqlite:///{var / 'emend.db'}",
+        "EMEND_DATABASE_URL": database_url or f"sqlite:///{var / 'emend.db'}",
         "EMEND_BROKER_URL": f"sqla+sqlite:///{var / 'broker.db'}",
         "EMEND_EXPORT_DIR": str(var / "exports"),
     }
@@ -59,6 +59,13 @@ def live_server(tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         stop_process(proc)  # SIGTERM to its process group: uvicorn and its Celery worker
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> Iterator[str]:
+    """The whole app on the embedded default, shared by the browser tests of a session."""
+    with serve(tmp_path_factory.mktemp("live")) as url:
+        yield url
 
 
 def _unavailable(reason: str) -> None:

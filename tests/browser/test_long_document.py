@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from app.demo import DEMO_PROJECT
+from tests.browser.conftest import serve
 from tests.browser.test_writer_edits import _sign_in, _wait_for_run
+from tests.conftest import PG_URL, create_postgres_database, drop_postgres_database
 from tests.helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -31,8 +33,28 @@ def _goto_small(page, path: str):
     return response
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def long_page(request, browser, tmp_path):
+    """A page on a server of this test's own: the embedded default, and the app on PostgreSQL."""
+    if request.param == "postgresql" and not PG_URL:
+        pytest.skip("EMEND_TEST_DATABASE_URL is not set")
+    database_url = create_postgres_database(PG_URL) if request.param == "postgresql" else None
+    try:
+        with serve(tmp_path, database_url) as url:
+            context = browser.new_context(base_url=url)
+            context.set_default_timeout(15_000)
+            try:
+                yield context.new_page()
+            finally:
+                context.close()
+    finally:
+        if database_url:
+            drop_postgres_database(PG_URL, database_url)
+
+
 @pytest.mark.timeout(1500)  # two offline-reviser runs of 40k words on a loaded two-core machine
-def test_writer_takes_a_40000_word_document_through_two_rounds(page, tmp_path):
+def test_writer_takes_a_40000_word_document_through_two_rounds(long_page, tmp_path):
+    page = long_page
     text = prose(words=40_000, seed=40)
     assert len(text.split()) >= 40_000 and len(text) > 200_000
     upload = tmp_path / "chapter.txt"

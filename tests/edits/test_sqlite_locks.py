@@ -106,3 +106,30 @@ def test_get_requests_read_in_a_deferred_transaction(tmp_path):
         if previous is not None:
             app_db.set_engine(previous)
         engine.dispose()
+
+
+def test_commits_do_not_checkpoint_the_log_a_thread_does(tmp_path):
+    engine = _engine(tmp_path)
+    wal = tmp_path / "locks.db-wal"
+    with engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    # A reader keeps the log from being reset, so its size shows what the commits added.
+    reader = engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"})
+    reader.exec_driver_sql("SELECT count(*) FROM t").scalar()
+    for n in range(1500):  # past SQLite's default autocheckpoint of 1,000 pages
+        with engine.begin() as write:
+            write.exec_driver_sql("INSERT INTO t (v) VALUES (?)", (f"{n:04d}" + "x" * 4000,))
+    grown = wal.stat().st_size
+    assert grown > 1000 * 4096  # nothing was checkpointed inside a commit
+    reader.rollback()
+    reader.close()
+    # The checkpoint thread copies the log into the file; the next writer then starts it over.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and wal.stat().st_size > app_db.WAL_SIZE_LIMIT:
+        with engine.begin() as write:
+            write.exec_driver_sql("INSERT INTO t (v) VALUES ('after')")
+        time.sleep(0.2)
+    assert wal.stat().st_size <= app_db.WAL_SIZE_LIMIT < grown
+    with engine.connect().execution_options(**{SQLITE_BEGIN: "DEFERRED"}) as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() >= 1502
+    engine.dispose()
