@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 from playwright.sync_api import expect
 
 from app.demo import DEMO_PROJECT, DEMO_TITLE
+from tests.browser.flows import csrf, wait_for_run
 
 pytestmark = pytest.mark.browser
 PASSWORD = "emend-demo"
@@ -24,20 +24,6 @@ def _sign_in(page, email: str) -> None:
     page.wait_for_url(re.compile(r"/projects$"))
 
 
-def _csrf(page) -> str:
-    return next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-
-
-def _wait_for_run(page, run_id: int) -> dict:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        run = page.request.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not finish")
-
-
 def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     # The demo writer runs a revision pass on the demo document.
     _sign_in(page, "writer@example.com")
@@ -45,10 +31,10 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     href = page.get_by_role("link", name=DEMO_TITLE).first.get_attribute("href")
     document_id = int(re.search(r"/documents/(\d+)", href).group(1))
     started = page.request.post(f"/api/v1/documents/{document_id}/runs", data={"feedback": ""},
-                                headers={"x-csrftoken": _csrf(page)})
+                                headers={"x-csrftoken": csrf(page)})
     assert started.status == 201, started.text()
     run_id = started.json()["run_id"]
-    assert _wait_for_run(page, run_id)["status"] == "succeeded"
+    assert wait_for_run(page, run_id)["status"] == "succeeded"
 
     # The admin puts the project's runs in a queue for the annotator.
     _sign_in(page, "admin@example.com")
@@ -100,7 +86,7 @@ def test_annotator_works_through_a_queue_and_corrects_a_critique(page):
     assert child_id != item_run_id
     page.get_by_text("Corrected rerun of").wait_for()
     assert page.locator(f'.lineage-parent a[href="/runs/{item_run_id}/trace"]').count() == 1
-    assert _wait_for_run(page, child_id)["status"] == "succeeded"
+    assert wait_for_run(page, child_id)["status"] == "succeeded"
     page.reload()
     assert page.locator("section.stage").count() == 3
     assert "Several words are misspelt." in page.locator("section.stage").first.inner_text()

@@ -10,19 +10,10 @@ import time
 import pytest
 
 from app.demo import DEMO_PROJECT, DEMO_TITLE
-from tests.browser.test_annotator import _csrf, _sign_in, expect_current
+from tests.browser.flows import csrf, finished_run_on_new_document, wait_for_run
+from tests.browser.test_annotator import _sign_in, expect_current
 
 pytestmark = pytest.mark.browser
-
-
-def _wait_for_run(page, run_id: int, seconds: float = 300) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = page.request.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not finish in {seconds} s")
 
 
 def _start_run(page) -> tuple[int, int | None]:
@@ -33,11 +24,11 @@ def _start_run(page) -> tuple[int, int | None]:
     href = page.get_by_role("link", name=DEMO_TITLE).first.get_attribute("href")
     document_id = int(re.search(r"/documents/(\d+)", href).group(1))
     started = page.request.post(f"/api/v1/documents/{document_id}/runs", data={"feedback": ""},
-                                headers={"x-csrftoken": _csrf(page)}, timeout=240_000)
+                                headers={"x-csrftoken": csrf(page)}, timeout=240_000)
     if started.status == 409 and "undecided edits" in started.text():
         return project_id, None  # an earlier test's run is finished and waits for decisions: use it
     assert started.status == 201, started.text()
-    run = _wait_for_run(page, started.json()["run_id"])
+    run = wait_for_run(page, started.json()["run_id"])
     assert run["status"] == "succeeded", run.get("error")
     return project_id, started.json()["run_id"]
 
@@ -53,23 +44,11 @@ def _new_queue(page, name: str) -> int:
     return int(page.url.rsplit("/", 1)[1])
 
 
-def _fresh_run(page, project_id: int) -> int:
-    """A run on a document of this test's own, so no earlier test on the shared server labelled it."""
-    created = page.request.post("/api/v1/documents", headers={"x-csrftoken": _csrf(page)}, data={
-        "project_id": project_id, "title": f"Trace labels {time.time_ns()}",
-        "text": "Teh cat sat on the the mat. Their going to the market tomorow."})
-    assert created.status == 201, created.text()
-    started = page.request.post(f"/api/v1/documents/{created.json()['id']}/runs", data={"feedback": ""},
-                                headers={"x-csrftoken": _csrf(page)}, timeout=240_000)
-    assert started.status == 201, started.text()
-    run = _wait_for_run(page, started.json()["run_id"])
-    assert run["status"] == "succeeded", run.get("error")
-    return run["id"]
-
-
 def test_annotator_labels_a_queue_item_on_the_trace_and_submits_it(page):
     project_id, _ = _start_run(page)
-    fresh_run_id = _fresh_run(page, project_id)
+    # A run on a document of this test's own, so no earlier test on the shared server labelled it.
+    fresh_run_id = finished_run_on_new_document(page, project_id, f"Trace labels {time.time_ns()}",
+                                                "Teh cat sat on the the mat. Their going to the market tomorow.")
     _sign_in(page, "admin@example.com")
     queue_id = _new_queue(page, "Trace labels")
 

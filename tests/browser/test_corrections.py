@@ -11,21 +11,12 @@ import pytest
 from playwright.sync_api import expect
 
 from app.demo import DEMO_PROJECT
-from tests.browser.test_annotator import _csrf, _sign_in
+from tests.browser.flows import finished_run_on_new_document, wait_for_run
+from tests.browser.test_annotator import _sign_in
 
 pytestmark = pytest.mark.browser
 TEXT = ("Teh cat sat on the the mat. Their going to the market tomorow.\n\n"
         "The report was written by the committee. Nobody knew why it took so long.")
-
-
-def _wait_for_run(page, run_id: int, seconds: float = 300) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = page.request.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not finish in {seconds} s")
 
 
 def _own_run(page) -> int:
@@ -33,15 +24,7 @@ def _own_run(page) -> int:
     page.get_by_role("link", name=DEMO_PROJECT).click()
     page.wait_for_url(re.compile(r"/projects/\d+$"))
     project_id = int(re.search(r"/projects/(\d+)", page.url).group(1))
-    created = page.request.post("/api/v1/documents", headers={"x-csrftoken": _csrf(page)}, data={
-        "project_id": project_id, "title": f"Row corrections {time.time_ns()}", "text": TEXT})
-    assert created.status == 201, created.text()
-    started = page.request.post(f"/api/v1/documents/{created.json()['id']}/runs", data={"feedback": ""},
-                                headers={"x-csrftoken": _csrf(page)}, timeout=240_000)
-    assert started.status == 201, started.text()
-    run = _wait_for_run(page, started.json()["run_id"])
-    assert run["status"] == "succeeded", run.get("error")
-    return run["id"]
+    return finished_run_on_new_document(page, project_id, f"Row corrections {time.time_ns()}", TEXT)
 
 
 def test_annotator_corrects_a_critique_row_by_row(page):
@@ -104,7 +87,7 @@ def test_annotator_corrects_a_critique_row_by_row(page):
     page.wait_for_url(re.compile(rf"/runs/(?!{run_id}/)\d+/trace$"))
     child_id = int(re.search(r"/runs/(\d+)/trace", page.url).group(1))
     page.get_by_text("Corrected rerun of").wait_for()
-    assert _wait_for_run(page, child_id)["status"] == "succeeded"
+    assert wait_for_run(page, child_id)["status"] == "succeeded"
     page.reload()
 
     # The corrected critiques are marked in the version's text, in place.

@@ -10,7 +10,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_annotator import _csrf, _sign_in
+from tests.browser.flows import csrf, start_run_on_new_document, wait_for_run
+from tests.browser.test_annotator import _sign_in
 
 pytestmark = pytest.mark.browser
 TEXTS = ("Teh cat sat on the the mat. Their going to the market tomorow.",
@@ -18,20 +19,10 @@ TEXTS = ("Teh cat sat on the the mat. Their going to the market tomorow.",
          "She dont like it when peple is rude.")
 
 
-def _wait_for_run(page, run_id: int, seconds: float = 300) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = page.request.get(f"/api/v1/runs/{run_id}").json()
-        if run["status"] not in ("queued", "running"):
-            return run
-        time.sleep(0.5)
-    raise AssertionError(f"run {run_id} did not finish in {seconds} s")
-
-
 def _own_queue(page) -> int:
     """A project with three finished runs, the demo annotator assigned to a queue of them."""
     _sign_in(page, "admin@example.com")
-    headers = {"x-csrftoken": _csrf(page)}
+    headers = {"x-csrftoken": csrf(page)}
     stamp = time.time_ns()
     made = page.request.post("/projects", form={"name": f"Flow {stamp}"}, headers=headers)
     assert made.ok, made.text()
@@ -42,17 +33,9 @@ def _own_queue(page) -> int:
     patched = page.request.patch(f"/api/v1/projects/{project_id}", headers=headers,
                                  data={"guidelines": "Prefer plain words over jargon."})
     assert patched.ok, patched.text()
-    runs = []
-    for i, text in enumerate(TEXTS):
-        doc = page.request.post("/api/v1/documents", headers=headers,
-                                data={"project_id": project_id, "title": f"Flow {stamp} {i}", "text": text})
-        assert doc.status == 201, doc.text()
-        started = page.request.post(f"/api/v1/documents/{doc.json()['id']}/runs", data={"feedback": ""},
-                                    headers=headers, timeout=240_000)
-        assert started.status == 201, started.text()
-        runs.append(started.json()["run_id"])
+    runs = [start_run_on_new_document(page, project_id, f"Flow {stamp} {i}", text) for i, text in enumerate(TEXTS)]
     for run_id in runs:
-        assert _wait_for_run(page, run_id)["status"] == "succeeded"
+        assert wait_for_run(page, run_id)["status"] == "succeeded"
     members = page.request.get(f"/api/v1/projects/{project_id}/members").json()
     annotator_id = next(m["user_id"] for m in members if m["email"] == "annotator@example.com")
     queue = page.request.post("/queues", headers=headers, form={
@@ -78,7 +61,7 @@ def test_annotator_works_a_queue_from_the_keyboard_with_prefetch_shortcuts_tags_
         _work_the_queue(page, queue_id)
     finally:
         # The demo annotator is shared with other tests: give them the default keys back.
-        reset = page.request.post("/account/shortcuts", form={"reset": "1"}, headers={"x-csrftoken": _csrf(page)})
+        reset = page.request.post("/account/shortcuts", form={"reset": "1"}, headers={"x-csrftoken": csrf(page)})
         assert reset.ok, reset.text()
 
 
