@@ -30,24 +30,30 @@ def committed_engine(request, tmp_path_factory):
         yield engine
 
 
-def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
-    with Session(committed_engine, expire_on_commit=False) as s:
-        admin = accounts.create_user(s, email="claims-admin@example.com", password=PASSWORD, is_site_admin=True)
-        writer = accounts.create_user(s, email="claims-writer@example.com", password=PASSWORD)
-        project = accounts.create_project(s, name="Claims", actor=admin)
+def _queue_of_runs(engine, prefix: str, *, annotators: int, runs: int, overlap: int) -> tuple[int, list]:
+    """A project with `runs` runs in a queue, committed, and its `annotators` assignees."""
+    with Session(engine, expire_on_commit=False) as s:
+        admin = accounts.create_user(s, email=f"{prefix}-admin@example.com", password=PASSWORD, is_site_admin=True)
+        writer = accounts.create_user(s, email=f"{prefix}-writer@example.com", password=PASSWORD)
+        project = accounts.create_project(s, name=prefix.title(), actor=admin)
         accounts.set_member(s, project=project, user=writer, role="writer", actor=admin)
-        annotators = []
-        for n in range(ANNOTATORS):
-            user = accounts.create_user(s, email=f"claims-a{n}@example.com", password=PASSWORD)
+        people = []
+        for n in range(annotators):
+            user = accounts.create_user(s, email=f"{prefix}-a{n}@example.com", password=PASSWORD)
             accounts.set_member(s, project=project, user=user, role="annotator", actor=admin)
-            annotators.append(user)
+            people.append(user)
         document = make_document(s, writer, project)
-        for _ in range(RUNS):
+        for _ in range(runs):
             make_run(s, document)
-        queue = queues.create_queue(s, project_id=project.id, user=admin, name="race", item_kind="run",
-                                    overlap=OVERLAP, assignee_ids=[a.id for a in annotators])
+        queue = queues.create_queue(s, project_id=project.id, user=admin, name=f"{prefix} race", item_kind="run",
+                                    overlap=overlap, assignee_ids=[a.id for a in people])
         s.commit()
-        queue_id = queue.id
+        return queue.id, people
+
+
+def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
+    queue_id, annotators = _queue_of_runs(committed_engine, "claims", annotators=ANNOTATORS, runs=RUNS,
+                                          overlap=OVERLAP)
 
     barrier = threading.Barrier(ANNOTATORS)
     errors: list[BaseException] = []
@@ -83,23 +89,8 @@ def test_simultaneous_next_and_prefetch_never_exceed_the_overlap(committed_engin
     """Each annotator takes an item and prefetches the one after it, all at the same moment: the
     reservations are claims, so no item gets more than `overlap` people and has_room agrees."""
     annotators_n, runs, overlap = 5, 4, 2
-    with Session(committed_engine, expire_on_commit=False) as s:
-        admin = accounts.create_user(s, email="prefetch-admin@example.com", password=PASSWORD, is_site_admin=True)
-        writer = accounts.create_user(s, email="prefetch-writer@example.com", password=PASSWORD)
-        project = accounts.create_project(s, name="Prefetch", actor=admin)
-        accounts.set_member(s, project=project, user=writer, role="writer", actor=admin)
-        annotators = []
-        for n in range(annotators_n):
-            user = accounts.create_user(s, email=f"prefetch-a{n}@example.com", password=PASSWORD)
-            accounts.set_member(s, project=project, user=user, role="annotator", actor=admin)
-            annotators.append(user)
-        document = make_document(s, writer, project)
-        for _ in range(runs):
-            make_run(s, document)
-        queue = queues.create_queue(s, project_id=project.id, user=admin, name="prefetch race", item_kind="run",
-                                    overlap=overlap, assignee_ids=[a.id for a in annotators])
-        s.commit()
-        queue_id = queue.id
+    queue_id, annotators = _queue_of_runs(committed_engine, "prefetch", annotators=annotators_n, runs=runs,
+                                          overlap=overlap)
 
     barrier = threading.Barrier(annotators_n)
     errors: list[BaseException] = []
