@@ -117,15 +117,23 @@ def test_keyboard_review_crosses_windows(writer_page):
     assert re.match(rf"Apply {EDITS - 1} edits", page.locator("#apply-button").inner_text())
 
 
+def _settled(page) -> None:
+    """htmx gives swapped-in content its behaviour when it settles (20 ms later): a change made
+    before that would be lost, by a test far faster than a person."""
+    page.wait_for_function("!document.querySelector('.htmx-added, .htmx-settling, .htmx-request')")
+
+
 def test_writer_filters_the_list_and_decides_the_filtered_set(writer_page):
     page, ids = writer_page
     page.goto(f"/documents/{ids['document']}")
     page.locator(".edit-filters select[name=intent]").select_option("style")
     page.locator("#filter-summary").wait_for()
+    _settled(page)
     badges = page.locator("#edit-list .edit-row .badge.intent-style")
     assert page.locator("#edit-list .edit-row").count() == badges.count() > 0
     page.locator(".edit-filters select[name=min_confidence]").select_option("0.9")  # style edits here are all 0.6
     page.locator("#no-match").wait_for()
+    _settled(page)
     page.locator(".edit-filters select[name=intent]").select_option("clarity")
     page.wait_for_function("document.querySelector('#filter-summary').innerText.startsWith('250 edits match')")
     assert page.locator("#edit-list .edit-row .badge.intent-clarity").count() == window.PAGE_EDITS
