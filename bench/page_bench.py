@@ -193,15 +193,16 @@ def contention(port: int, headers: dict, project_path: str, review_path: str, di
 
 def deciders(port: int, headers: dict, ids: list[int], cursor: list[int], think: float, seconds: float,
              base: float, label: str) -> None:
-    """20 clients deciding edits, each after the last answer plus `think` seconds; `cursor` hands out
-    pending edits across rounds."""
+    """20 clients deciding edits, each after the last answer plus `think` seconds (their first
+    decisions spread over one `think`); `cursor` hands out pending edits across rounds."""
     decided: list[float] = []
     errors = [0]
     lock = threading.Lock()
 
-    def decider() -> None:
+    def decider(offset: float) -> None:
         c = dl.Client(port, headers)
         deadline = time.perf_counter() + seconds
+        time.sleep(offset)  # people do not all press a key in the same millisecond
         while time.perf_counter() < deadline:
             with lock:
                 if cursor[0] >= len(ids):
@@ -214,7 +215,8 @@ def deciders(port: int, headers: dict, ids: list[int], cursor: list[int], think:
             errors[0] += status != 200
             time.sleep(think)
 
-    threads = [threading.Thread(target=decider) for _ in range(20)]
+    starts = random.Random(20)
+    threads = [threading.Thread(target=decider, args=(starts.uniform(0, think),)) for _ in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
