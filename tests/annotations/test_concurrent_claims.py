@@ -51,35 +51,48 @@ def _queue_of_runs(engine, prefix: str, *, annotators: int, runs: int, overlap: 
         return queue.id, people
 
 
-def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
-    queue_id, annotators = _queue_of_runs(committed_engine, "claims", annotators=ANNOTATORS, runs=RUNS,
-                                          overlap=OVERLAP)
-
-    barrier = threading.Barrier(ANNOTATORS)
+def _all_at_once(engine, people, step) -> None:
+    """`step(session, person)` for each person in a thread of their own, all released together."""
+    barrier = threading.Barrier(len(people))
     errors: list[BaseException] = []
 
-    def ask(user) -> None:
+    def run(user) -> None:
         try:
             barrier.wait(timeout=30)  # all start their transactions together
-            with Session(committed_engine, expire_on_commit=False) as s:
-                queues.next_item(s, queue_id=queue_id, user=s.merge(user, load=False))
-                s.commit()
+            with Session(engine, expire_on_commit=False) as s:
+                step(s, s.merge(user, load=False))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask, args=(a,)) for a in annotators]
+    threads = [threading.Thread(target=run, args=(u,)) for u in people]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert not errors, errors
 
+
+def _checked_claims(s, queue_id: int, overlap: int):
+    """The queue's items and claims, checked: no item past its overlap, counters in step."""
+    items = s.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id)).all()
+    claims = s.scalars(select(QueueClaim).where(QueueClaim.item_id.in_([i.id for i in items]))).all()
+    per_item = Counter(c.item_id for c in claims)
+    assert all(count <= overlap for count in per_item.values()), per_item
+    assert {i.id: i.active_claims for i in items} == {i.id: per_item.get(i.id, 0) for i in items}
+    return items, claims
+
+
+def test_simultaneous_next_item_never_exceeds_the_overlap(committed_engine):
+    queue_id, annotators = _queue_of_runs(committed_engine, "claims", annotators=ANNOTATORS, runs=RUNS,
+                                          overlap=OVERLAP)
+
+    def ask(s, me) -> None:
+        queues.next_item(s, queue_id=queue_id, user=me)
+        s.commit()
+
+    _all_at_once(committed_engine, annotators, ask)
     with Session(committed_engine) as s:
-        items = s.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id)).all()
-        claims = s.scalars(select(QueueClaim).where(QueueClaim.item_id.in_([i.id for i in items]))).all()
-        per_item = Counter(c.item_id for c in claims)
-        assert all(count <= OVERLAP for count in per_item.values()), per_item
-        assert {i.id: i.active_claims for i in items} == {i.id: per_item.get(i.id, 0) for i in items}
+        _items, claims = _checked_claims(s, queue_id, OVERLAP)
         # 7 annotators, 3 items × 2 places: six get an item, one gets nothing, nobody gets two.
         assert len(claims) == RUNS * OVERLAP
         assert len({c.user_id for c in claims}) == RUNS * OVERLAP
@@ -92,35 +105,17 @@ def test_simultaneous_next_and_prefetch_never_exceed_the_overlap(committed_engin
     queue_id, annotators = _queue_of_runs(committed_engine, "prefetch", annotators=annotators_n, runs=runs,
                                           overlap=overlap)
 
-    barrier = threading.Barrier(annotators_n)
-    errors: list[BaseException] = []
+    def work(s, me) -> None:
+        current = queues.next_item(s, queue_id=queue_id, user=me)
+        s.commit()
+        if current is not None:
+            queues.prefetch_item(s, queue_id=queue_id, user=me, after_item_id=current.item_id)
+            s.commit()
 
-    def work(user) -> None:
-        try:
-            barrier.wait(timeout=30)
-            with Session(committed_engine, expire_on_commit=False) as s:
-                me = s.merge(user, load=False)
-                current = queues.next_item(s, queue_id=queue_id, user=me)
-                s.commit()
-                if current is not None:
-                    queues.prefetch_item(s, queue_id=queue_id, user=me, after_item_id=current.item_id)
-                    s.commit()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(a,)) for a in annotators]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
-
+    _all_at_once(committed_engine, annotators, work)
     with Session(committed_engine) as s:
-        items = s.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id)).all()
-        claims = s.scalars(select(QueueClaim).where(QueueClaim.item_id.in_([i.id for i in items]))).all()
+        items, claims = _checked_claims(s, queue_id, overlap)
         per_item = Counter(c.item_id for c in claims)
-        assert all(count <= overlap for count in per_item.values()), per_item
-        assert {i.id: i.active_claims for i in items} == {i.id: per_item.get(i.id, 0) for i in items}
         assert {i.id: i.has_room for i in items} == {i.id: per_item.get(i.id, 0) < overlap for i in items}
         per_user = Counter(c.user_id for c in claims)
         assert all(count <= 2 for count in per_user.values()), per_user  # the current item and one ahead
