@@ -157,6 +157,16 @@ def main() -> int:
                     accounts.set_member(s, project=project, user=writer, role="writer", actor=admin)
                 ids = (writer.id, offline.id, fake.id)
             writer_id, offline_id, fake_id = ids
+
+            def start(mode: str, title: str, text: str) -> int:
+                """A new document in the mode's project and a run on it (not executed yet)."""
+                with session_scope() as s:
+                    writer = s.get(User, writer_id)
+                    document = documents.create_document(s, project_id=offline_id if mode == "offline" else fake_id,
+                                                         title=title, text=text, actor=writer)
+                    s.flush()
+                    return runs.start_run(s, document_id=document.id, user=writer).id
+
             fake_sizes = set(args.fake_sizes.split(","))
             # The first call of each path pays one-off costs (litellm's lazy imports, the tokenizer,
             # the grammar checker); a small unmeasured run of each takes them out of the figures.
@@ -166,26 +176,13 @@ def main() -> int:
                 if size == "warm-up":
                     text = prose(words=300)
                     for mode in ("offline", "fake"):
-                        with session_scope() as s:
-                            writer = s.get(User, writer_id)
-                            document = documents.create_document(
-                                s, project_id=offline_id if mode == "offline" else fake_id,
-                                title=f"warm-up {mode}", text=text, actor=writer)
-                            s.flush()
-                            warm_id = runs.start_run(s, document_id=document.id, user=writer).id
-                        pipeline.execute(warm_id)
+                        pipeline.execute(start(mode, f"warm-up {mode}", text))
                     continue
                 text = prose(chars=int(size[6:])) if size.startswith("chars:") else prose(words=int(size))
                 for mode in ("offline", "fake"):
                     if mode == "fake" and size not in fake_sizes:
                         continue
-                    with session_scope() as s:
-                        writer = s.get(User, writer_id)
-                        document = documents.create_document(
-                            s, project_id=offline_id if mode == "offline" else fake_id,
-                            title=f"{size} {mode}", text=text, actor=writer)
-                        s.flush()
-                        run_id = runs.start_run(s, document_id=document.id, user=writer).id
+                    run_id = start(mode, f"{size} {mode}", text)
                     before = len(model.timings)
                     started = time.perf_counter()
                     pipeline.execute(run_id)
