@@ -108,13 +108,7 @@ def execute(run_id: int, *, session_factory: SessionFactory | None = None) -> No
         if ctx is None:
             return
         todo = [i for i in range(len(ctx.chunks)) if not ctx.chunk_done(i)]
-        width = min(len(todo), max(1, get_settings().model_concurrency))
-        if width <= 1:
-            for chunk in todo:
-                while _next_unit(factory, ctx, chunk):
-                    pass
-        else:
-            _map_units(factory, ctx, todo, width)
+        _map_units(factory, ctx, todo, min(len(todo), max(1, get_settings().model_concurrency)))
         _finalize_remaining(factory, ctx)
         _finish(factory, ctx)
     except _Stop:
@@ -201,6 +195,11 @@ def _map_units(factory: SessionFactory, ctx: _Context, chunks: list[int], width:
     (a chunk at a time per thread would leave slots idle on the last round of chunks). `next_unit`
     is `_next_unit` (rows) or `_memory_unit` (propose_text): the same loop for runs and replays."""
     next_unit = next_unit or _next_unit
+    if width <= 1:  # one at a time: no pool
+        for chunk in chunks:
+            while next_unit(factory, ctx, chunk):
+                pass
+        return
     lock = threading.Lock()
     finished = threading.Event()
     failures: list[BaseException] = []
@@ -429,9 +428,9 @@ def _sum_stages(session: Session, run: Run) -> None:
     run.tokens_in, run.tokens_out, run.cost = int(tokens_in), int(tokens_out), float(cost)
 
 
-def _sum_units(session: Session, stage: Stage) -> tuple[int, bool]:
+def _sum_units(session: Session, stage: Stage) -> int:
     """The stage's accounting from its units so far, in one aggregate query (the page shows tokens
-    growing); returns (units done, all of them skipped)."""
+    growing); returns the number of units done."""
     done = RunChunk.status.in_(DONE_STAGE_STATUSES)
     row = session.execute(
         select(func.coalesce(func.sum(RunChunk.tokens_in), 0), func.coalesce(func.sum(RunChunk.tokens_out), 0),
@@ -446,7 +445,7 @@ def _sum_units(session: Session, stage: Stage) -> tuple[int, bool]:
     stage.tokens_in, stage.tokens_out, stage.cost = int(tokens_in), int(tokens_out), float(cost)
     stage.latency_ms, stage.attempts = int(latency), int(attempts)
     stage.cached = finished > skipped and cached == finished - skipped
-    return int(finished), finished > 0 and skipped == finished
+    return int(finished)
 
 
 def _stage_units(session: Session, stage: Stage) -> list[RunChunk]:
@@ -469,7 +468,7 @@ def _store(factory: SessionFactory, ctx: _Context, position: int, name: str, chu
         unit.finished_at = unit.finished_at or utcnow()
         session.flush()
         stage = session.get(Stage, unit.stage_id)
-        finished, _skipped = _sum_units(session, stage)
+        finished = _sum_units(session, stage)
         if stage.status not in DONE_STAGE_STATUSES and finished == len(ctx.chunks):
             _finalize_stage(session, ctx, run, stage, _stage_units(session, stage))
         _sum_stages(session, run)
@@ -528,7 +527,7 @@ def _finalize_remaining(factory: SessionFactory, ctx: _Context) -> None:
             if stage.status in DONE_STAGE_STATUSES:
                 ctx.stages[position] = stage.parsed_output or {}
                 continue
-            finished, _skipped = _sum_units(session, stage)
+            finished = _sum_units(session, stage)
             if finished != len(ctx.chunks):
                 raise _Stop
             _finalize_stage(session, ctx, run, stage, _stage_units(session, stage))
@@ -736,14 +735,8 @@ def propose_text(text: str, *, settings: ModelSettings, guidelines: list[str], f
     out = Proposal(edits=[], chunks=len(chunks))
     todo = list(range(len(chunks)))
     width = min(len(todo), max(1, get_settings().model_concurrency))
-    next_unit = functools.partial(_memory_unit, out=out)
     try:
-        if width <= 1:
-            for chunk in todo:
-                while next_unit(session_factory, ctx, chunk):
-                    pass
-        else:
-            _map_units(session_factory, ctx, todo, width, next_unit=next_unit)
+        _map_units(session_factory, ctx, todo, width, next_unit=functools.partial(_memory_unit, out=out))
     except StageFailed as failure:
         out.error = failure.message
     if out.error:
