@@ -43,6 +43,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         checkpointed = bool(path) and path != ":memory:" and not path.startswith("file:")
+        resolved = str(Path(path).resolve()) if checkpointed else ""
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # web and worker write the same file
@@ -56,7 +57,7 @@ def make_engine(url: str, **kwargs) -> Engine:
                 # log into the file, a long pause for the next writer); a thread does it instead.
                 cur.execute("PRAGMA wal_autocheckpoint=0")
                 cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")  # the log shrinks back after a burst
-                _checkpoints.watch(path)
+                _checkpoints.start()
             cur.close()
             # Let SQLAlchemy, not pysqlite, open transactions, so SAVEPOINTs behave (SQLAlchemy docs).
             dbapi_conn.isolation_level = None
@@ -96,6 +97,8 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         def _end(conn):
             conn.info[_READING] = False
+            if checkpointed and conn.info.get(_HOLDS_WRITER):
+                _checkpoints.written(resolved)
             _release(conn, writer)
 
         event.listen(engine, "commit", _end)
@@ -133,34 +136,33 @@ WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes of SQLite's write-ahead log kept once 
 
 
 class _Checkpoints:
-    """Checkpoints the write-ahead log of each SQLite file this process uses, once a second, from a
-    thread of its own. PASSIVE: it copies what no reader still needs and never waits for a lock,
-    so it never makes a request wait (SQLite's automatic checkpoint runs inside a commit)."""
+    """Checkpoints the write-ahead log of each SQLite file this process wrote to, once a second,
+    from a thread of its own. PASSIVE: it copies what no reader still needs and never waits for a
+    lock, so it never makes a request wait (SQLite's automatic checkpoint runs inside a commit)."""
 
     INTERVAL = 1.0
 
     def __init__(self) -> None:
-        self._paths: set[str] = set()
+        self._written: set[str] = set()  # files with a write transaction since the last round
         self._guard = threading.Lock()
         self._pid: int | None = None  # the thread does not survive a fork: start one per process
 
-    def watch(self, path: str) -> None:
+    def start(self) -> None:
         with self._guard:
-            self._paths.add(str(Path(path).resolve()))
             if self._pid != os.getpid():
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True).start()
+
+    def written(self, path: str) -> None:
+        with self._guard:
+            self._written.add(path)
 
     def _run(self) -> None:
         while True:
             time.sleep(self.INTERVAL)
             with self._guard:
-                paths = list(self._paths)
+                paths, self._written = self._written, set()
             for path in paths:
-                if not Path(path).exists():  # a test's file, removed
-                    with self._guard:
-                        self._paths.discard(path)
-                    continue
                 self.checkpoint(path)
 
     @staticmethod
