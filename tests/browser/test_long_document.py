@@ -83,6 +83,12 @@ def test_writer_takes_a_40000_word_document_through_two_rounds(long_page, tmp_pa
     rows = page.locator("#edit-list .edit-row[data-status='pending']")
     assert rows.count() >= 20
     pending = int(page.locator("#counters [data-count=pending]").inner_text())
+    # The critiques beside the text come a page at a time as the writer scrolls their list.
+    critiques = page.locator("#critiques .critique")
+    shown = critiques.count()
+    assert page.locator("#critiques-more").count() == 1
+    page.locator("#critiques-more").scroll_into_view_if_needed()
+    page.wait_for_function(f"document.querySelectorAll('#critiques .critique').length > {shown}")
     assert pending >= 100  # planted mistakes all through the document, not only its first chunk
 
     # The keyboard: move, accept one, reject the next.
