@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts import access
 from app.annotations.queues import require_queue
 from app.db import utcnow
+from app.documents.service import guidelines_for
 from app.errors import Forbidden, Invalid, NotFound
 from app.events import service as events
-from app.models import Guideline, Project, Queue, QueueClaim, QueueItem, QueueItemComment, QueueItemTag, Run, User
+from app.models import Document, Project, Queue, QueueClaim, QueueItem, QueueItemComment, QueueItemTag, Run, User
 
 MAX_TAG = 64
 MAX_COMMENT = 5_000
@@ -64,7 +65,7 @@ def add_tag(session: Session, *, queue_id: int, item_id: int, user: User, tag: s
     existing = session.scalar(select(QueueItemTag).where(QueueItemTag.item_id == item_id, QueueItemTag.tag == tag))
     if existing is not None:
         return existing  # tagging twice is not an error, and not a second event
-    count = len(session.scalars(select(QueueItemTag.id).where(QueueItemTag.item_id == item_id)).all())
+    count = session.scalar(select(func.count(QueueItemTag.id)).where(QueueItemTag.item_id == item_id))
     if count >= MAX_TAGS_PER_ITEM:
         raise Invalid(f"An item takes at most {MAX_TAGS_PER_ITEM} tags.")
     row = QueueItemTag(item_id=item_id, tag=tag, user_id=user.id, created_at=utcnow())
@@ -148,9 +149,7 @@ def guidance(session: Session, *, queue: Queue, item: QueueItem) -> Guidance:
     document_id = item.document_id
     if document_id is None:
         document_id = session.scalar(select(Run.document_id).where(Run.id == item.run_id))
-    scope = or_(Guideline.document_id.is_(None), Guideline.document_id == document_id)
-    texts = list(session.scalars(select(Guideline.text).where(
-        Guideline.project_id == queue.project_id, Guideline.active.is_(True), scope).order_by(Guideline.id)))
+    texts = [g.text for g in guidelines_for(session, document=session.get(Document, document_id))]
     return Guidance(project_guidelines=project.guidelines or "", guidelines=texts,
                     instructions=queue.instructions or "")
 
