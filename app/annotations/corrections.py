@@ -73,11 +73,7 @@ def row_schema(stage_name: str) -> RowSchema:
 # --- stored output <-> rows <-> JSON value ---------------------------------------------------
 
 def _form_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(value)
-    return str(value)
+    return "" if value is None else str(value)
 
 
 def rows_from_output(stage_name: str, parsed_output) -> list[dict[str, str]]:
@@ -85,11 +81,19 @@ def rows_from_output(stage_name: str, parsed_output) -> list[dict[str, str]]:
     scores list becomes one row per candidate; derived keys (end) are left out."""
     rs = row_schema(stage_name)
     items = (parsed_output or {}).get(rs.key) or [] if isinstance(parsed_output, dict) else []
+    return _as_rows(rs, items, strict=False)
+
+
+def _as_rows(rs: RowSchema, items: list, *, strict: bool) -> list[dict[str, str]]:
+    """Items as form rows; a bare verify score becomes its candidate's row. An item that is not an
+    object is skipped (stored output) or refused (`strict`: what a person typed)."""
     rows = []
     for index, item in enumerate(items):
-        if stage_name == "verify" and not isinstance(item, dict):
+        if rs.stage == "verify" and not isinstance(item, dict):
             item = {"index": index, "score": item, "reason": ""}
         if not isinstance(item, dict):
+            if strict:
+                raise Invalid(f"Row {index + 1} of the JSON is not an object.")
             continue
         rows.append({f.name: _form_text(item.get(f.name)) for f in rs.fields})
     return rows
@@ -138,14 +142,7 @@ def rows_from_value(stage_name: str, value) -> list[dict[str, str]]:
     items = value.get(rs.key) if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise Invalid(f"The JSON has no list “{rs.key}” to show as rows.")
-    rows = []
-    for index, item in enumerate(items):
-        if stage_name == "verify" and not isinstance(item, dict):
-            item = {"index": index, "score": item, "reason": ""}
-        if not isinstance(item, dict):
-            raise Invalid(f"Row {index + 1} of the JSON is not an object.")
-        rows.append({f.name: _form_text(item.get(f.name)) for f in rs.fields})
-    return rows
+    return _as_rows(rs, items, strict=True)
 
 
 # --- the one validation path -----------------------------------------------------------------
